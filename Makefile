@@ -1,0 +1,82 @@
+# brandmon's developer entry points. Every target sets up what it needs on a fresh machine:
+# the virtual environment (uv, from PyPI), and the platform binaries (Go module proxy and
+# Maven Central, built once and cached under ~/.cache/brandmon).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include platform/versions.env
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+CACHE ?= $(HOME)/.cache/brandmon
+UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PLATFORM := $(BIN)/brandmon-platform
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The stamp follows the lock file, so editing dependencies re-syncs and nothing else does.
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.synced ## create .venv with the locked dependencies
+
+.PHONY: lock
+lock: $(UV) ## re-resolve uv.lock after changing pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: fmt
+fmt: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: platform-build
+platform-build: venv ## build and cache etcd, Kubernetes, MinIO and the Kafka jars
+	$(PLATFORM) build
+
+.PHONY: platform-up
+platform-up: venv ## start the local platform; writes .platform/env
+	$(PLATFORM) up
+
+.PHONY: platform-down
+platform-down: venv ## stop the local platform, leaving no process behind
+	$(PLATFORM) down
+
+.PHONY: platform-status
+platform-status: venv ## show each platform component's health
+	$(PLATFORM) status
+
+.PHONY: test-unit
+test-unit: venv ## unit tests only (no servers)
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+# The whole suite: lint, then every test. The platform fixtures reuse a running platform
+# or start one for the session and stop it afterwards.
+.PHONY: test
+test: lint platform-build ## the whole suite, on a fresh machine
+	@code=0; $(BIN)/pytest $(PYTEST_ARGS) || code=$$?; \
+	if [ $$code -eq 5 ]; then echo "make test: pytest ran no test (exit 5); failing" >&2; fi; \
+	exit $$code
+
+.PHONY: clean
+clean: ## remove the virtual environment and platform state (keeps the build cache)
+	-$(PLATFORM) down 2>/dev/null
+	rm -rf $(VENV) .platform .mypy_cache .ruff_cache .pytest_cache

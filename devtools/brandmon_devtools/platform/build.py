@@ -1,0 +1,200 @@
+"""Build (once) and cache the platform's binaries: kube, etcd, minio, and Kafka's jars.
+
+Everything comes from registries this project can reach: Go modules through the module
+proxy, Kafka through Maven Central. Outputs live under the cache directory keyed by the
+pinned version and a hash of the build inputs, so a second run finds them and starts fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from brandmon_devtools.platform.pins import Pins, repo_root
+
+_PROGRESS_EVERY_S = 15
+
+
+def cache_dir() -> Path:
+    """Return where build outputs are kept (BRANDMON_CACHE, default ~/.cache/brandmon)."""
+    override = os.environ.get("BRANDMON_CACHE")
+    return Path(override) if override else Path.home() / ".cache" / "brandmon"
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of everything the platform runs."""
+
+    kube: Path
+    etcd: Path
+    minio: Path
+    kafka_libs: Path
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message names the step and its log."""
+
+
+def _say(message: str) -> None:
+    print(f"[platform] {message}", file=sys.stderr, flush=True)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CGO_ENABLED="0",
+        # Build with the installed Go; never try to download another toolchain.
+        GOTOOLCHAIN="local",
+        # sum.golang.org is not reachable here; the committed go.sum files pin the modules
+        # of our wrapper builds, and MinIO's own go.sum pins its dependencies.
+        GOSUMDB="off",
+    )
+    return env
+
+
+def _run_logged(step: str, argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+    """Run a long build step, saving its output and printing progress while it runs."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    last_report = started
+    lines = 0
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            sink.write(line)
+            lines += 1
+            now = time.monotonic()
+            if now - last_report >= _PROGRESS_EVERY_S:
+                last_report = now
+                _say(f"  {step}: {now - started:4.0f}s, {lines} packages/lines so far")
+        code = process.wait()
+    if code != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+        msg = f"{step} failed (exit {code}); full log: {log}\n{tail}"
+        raise BuildError(msg)
+    _say(f"  {step}: done in {time.monotonic() - started:.0f}s")
+
+
+def _require(tool: str, why: str) -> None:
+    if shutil.which(tool) is None:
+        msg = f"`{tool}` is not on PATH; it is needed to {why}"
+        raise BuildError(msg)
+
+
+def _prune(keep: Path) -> None:
+    """Remove earlier builds of the same component; only the current inputs matter."""
+    component = keep.name.split("-v", 1)[0]
+    for old in keep.parent.glob(f"{component}-v*"):
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def _inputs_hash(*paths: Path, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _version_ldflags(pins: Pins) -> str:
+    # Without these /version says v0.0.0-master and Helm's kubeVersion checks break.
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={pins.kubernetes}",
+            f"-X {package}.gitMajor=1",
+            f"-X {package}.gitMinor={pins.kubernetes_minor}",
+            f"-X {package}.gitTreeState=clean",
+            f"-X {package}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+def _go_build(name: str, module_dir: Path, version: str, ldflags: str, logs: Path) -> Path:
+    key = _inputs_hash(
+        module_dir / "go.mod", module_dir / "go.sum", module_dir / "main.go", extra=ldflags
+    )
+    out = cache_dir() / "bin" / f"{name}-{version}-{key}"
+    if out.exists():
+        return out
+    _require("go", f"build {name} from the Go module proxy")
+    _say(f"building {name} {version} from the Go module proxy (first time only; minutes)")
+    partial = out.with_suffix(".partial")
+    argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), "."]
+    _run_logged(f"go build {name}", argv, module_dir, _go_env(), logs / f"build-{name}.log")
+    partial.rename(out)
+    _prune(out)
+    return out
+
+
+def ensure_kube(pins: Pins, logs: Path) -> Path:
+    """Return the multi-call kube binary (apiserver, controller-manager, scheduler, kubectl)."""
+    module = repo_root() / "platform" / "go" / "kube"
+    return _go_build("kube", module, pins.kubernetes, _version_ldflags(pins), logs)
+
+
+def ensure_etcd(pins: Pins, logs: Path) -> Path:
+    """Return the etcd server binary."""
+    module = repo_root() / "platform" / "go" / "etcd"
+    return _go_build("etcd", module, pins.etcd, "-s -w", logs)
+
+
+def ensure_minio(pins: Pins, logs: Path) -> Path:
+    """Return the MinIO server binary, installed from its published module."""
+    out = cache_dir() / "bin" / f"minio-{pins.minio}"
+    if out.exists():
+        return out
+    _require("go", "build MinIO from the Go module proxy")
+    _say(f"building minio {pins.minio} from the Go module proxy (first time only; minutes)")
+    gobin = cache_dir() / "gobin-minio"
+    shutil.rmtree(gobin, ignore_errors=True)
+    env = _go_env() | {"GOBIN": str(gobin), "GOFLAGS": "-trimpath -buildvcs=false"}
+    argv = ["go", "install", "-v", "-ldflags", "-s -w", f"github.com/minio/minio@{pins.minio}"]
+    _run_logged("go install minio", argv, repo_root(), env, logs / "build-minio.log")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (gobin / "minio").rename(out)
+    _prune(out)
+    shutil.rmtree(gobin, ignore_errors=True)
+    return out
+
+
+def ensure_kafka(pins: Pins, logs: Path) -> Path:
+    """Return a directory holding the Kafka broker's jars, collected by Maven."""
+    pom = repo_root() / "platform" / "kafka" / "pom.xml"
+    key = _inputs_hash(pom)
+    libs = cache_dir() / f"kafka-{pins.kafka_scala}-{pins.kafka}-{key}"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    _require("mvn", "collect Kafka's jars from Maven Central")
+    _require("java", "run the Kafka broker")
+    _say(f"collecting Kafka {pins.kafka} jars from Maven Central (first time only)")
+    shutil.rmtree(libs, ignore_errors=True)
+    argv = [
+        "mvn", "-B", "-q", "-f", str(pom),
+        f"-Dkafka.version={pins.kafka}",
+        f"-Dscala.binary.version={pins.kafka_scala}",
+        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
+    ]  # fmt: skip
+    _run_logged("mvn kafka jars", argv, pom.parent, dict(os.environ), logs / "build-kafka.log")
+    marker.touch()
+    return libs
+
+
+def ensure_all(pins: Pins, logs: Path) -> Binaries:
+    """Build whatever is missing and return the paths of all binaries."""
+    return Binaries(
+        kafka_libs=ensure_kafka(pins, logs),
+        etcd=ensure_etcd(pins, logs),
+        minio=ensure_minio(pins, logs),
+        kube=ensure_kube(pins, logs),
+    )

@@ -1,0 +1,43 @@
+"""`brandmon-operator`: run the kopf operator.
+
+By default it watches every namespace; `--namespace` (repeatable) restricts it to the listed
+ones, which is what the Helm chart's namespaced-RBAC mode uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import kopf
+
+from brandmon_operator import handlers
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and run the operator until it is signalled to stop."""
+    parser = argparse.ArgumentParser(prog="brandmon-operator", description=__doc__)
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; default: all namespaces)",
+    )
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint served by kopf (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    kopf.configure(verbose=False)
+    kopf.run(
+        registry=handlers.registry,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+        # One active replica (Recreate strategy); peering would only add API traffic.
+        standalone=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
