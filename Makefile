@@ -48,6 +48,10 @@ fmt: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+.PHONY: crds
+crds: venv ## regenerate crds/ from the pydantic models in brandmon_operator.api
+	$(BIN)/python -m brandmon_operator.crd > crds/brandmon.io_brandmonitors.yaml
+
 .PHONY: platform-build
 platform-build: venv ## build and cache etcd, Kubernetes, MinIO and the Kafka jars
 	$(PLATFORM) build

@@ -9,6 +9,7 @@ bucket, so tests never see each other's state.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +114,27 @@ def bucket(s3: S3Client) -> Iterator[str]:
         for item in page.get("Contents", []):
             s3.delete_object(Bucket=name, Key=item["Key"])
     s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def brandmonitor_crd(kube: client.ApiClient) -> str:
+    """The generated BrandMonitor CRD, installed (server-side apply) and established."""
+    from brandmon_operator import crd  # noqa: PLC0415 - only platform tests need it
+
+    body = crd.build_crd()
+    name: str = body["metadata"]["name"]
+    extensions = client.ApiextensionsV1Api(kube)
+    extensions.patch_custom_resource_definition(
+        name, body, field_manager="brandmon-tests", force=True,
+        _content_type="application/apply-patch+yaml",
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = extensions.read_custom_resource_definition(name).status
+        conditions = (status.conditions if status else None) or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            # Discovery in the API server lags "Established" by a moment.
+            time.sleep(1)
+            return name
+        time.sleep(0.2)
+    pytest.fail(f"CRD {name} not established after 30s")
