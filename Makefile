@@ -52,6 +52,10 @@ fmt: venv ## apply ruff's fixes and formatting
 crds: venv ## regenerate crds/ from the pydantic models in brandmon_operator.api
 	$(BIN)/python -m brandmon_operator.crd > crds/brandmon.io_brandmonitors.yaml
 
+.PHONY: docs
+docs: venv ## regenerate generated docs (operator settings) from their models
+	$(BIN)/python -m brandmon_operator.settings > docs/operator-settings.md
+
 .PHONY: platform-build
 platform-build: venv ## build and cache etcd, Kubernetes, MinIO and the Kafka jars
 	$(PLATFORM) build

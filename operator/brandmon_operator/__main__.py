@@ -1,7 +1,8 @@
 """`brandmon-operator`: run the kopf operator.
 
-By default it watches every namespace; `--namespace` (repeatable) restricts it to the listed
-ones, which is what the Helm chart's namespaced-RBAC mode uses.
+By default it watches every namespace; `--namespace` (repeatable) or
+BRANDMON_OPERATOR_NAMESPACES restricts it to the listed ones (the Helm chart's
+namespaced-RBAC mode).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import kopf
 
 from brandmon_operator import handlers
+from brandmon_operator.settings import OperatorSettings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,11 +30,13 @@ def main(argv: list[str] | None = None) -> None:
         help="liveness endpoint served by kopf (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    settings = OperatorSettings()
+    namespaces = args.namespace or settings.namespaces
     kopf.configure(verbose=False)
     kopf.run(
-        registry=handlers.registry,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
+        registry=handlers.make_registry(settings),
+        clusterwide=not namespaces,
+        namespaces=namespaces,
         liveness_endpoint=args.liveness,
         # One active replica (Recreate strategy); peering would only add API traffic.
         standalone=True,

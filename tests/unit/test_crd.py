@@ -86,3 +86,12 @@ def test_samples_parse_into_the_model(sample: Path) -> None:
     assert body["kind"] == api.KIND
     assert len(body["metadata"]["name"]) <= api.MAX_MONITOR_NAME
     api.BrandMonitorSpec.model_validate(body["spec"])
+
+
+def test_operator_settings_doc_is_fresh() -> None:
+    from brandmon_operator import settings  # noqa: PLC0415
+
+    committed = (ROOT / "docs" / "operator-settings.md").read_text()
+    assert committed == settings.render_docs(), (
+        "docs/operator-settings.md is stale: run `make docs`"
+    )

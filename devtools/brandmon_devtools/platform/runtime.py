@@ -102,6 +102,11 @@ class Platform:
         return self.root / "logs"
 
     @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON event per request."""
+        return self.logs / "audit.log"
+
+    @property
     def pki(self) -> Path:
         """Keys, tokens and the API server's self-signed certificate."""
         return self.root / "pki"
@@ -376,6 +381,18 @@ def _write_pki(platform: Platform, state: State) -> None:
     (platform.pki / "tokens.csv").write_text(
         f'{state.admin_token},brandmon-admin,brandmon-admin,"system:masters"\n'
     )
+    # Every request is audited (metadata only) so tests and benchmarks can count exactly
+    # what a client such as the operator asked of the API server.
+    (platform.pki / "audit-policy.json").write_text(
+        json.dumps(
+            {
+                "apiVersion": "audit.k8s.io/v1",
+                "kind": "Policy",
+                "omitStages": ["RequestReceived"],
+                "rules": [{"level": "Metadata"}],
+            }
+        )
+    )
     for path in platform.pki.rglob("*"):
         path.chmod(0o600 if path.is_file() else 0o700)
 
@@ -520,6 +537,10 @@ def _argv(platform: Platform, state: State, binaries: Binaries) -> dict[str, lis
             "--authorization-mode=RBAC",
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            f"--audit-policy-file={pki / 'audit-policy.json'}",
+            f"--audit-log-path={platform.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=0",
         ],
         "kube-controller-manager": [
             str(binaries.kube),

@@ -1,0 +1,92 @@
+"""The operator's only door to the Kubernetes API for children: list, apply, delete.
+
+Everything is server-side apply under one field manager, so the operator owns exactly the
+fields it sets and users (or other controllers) keep theirs. Objects cross this boundary
+as plain dicts, the same shape the builders produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from brandmon_operator.diff import Key, Manifest
+
+FIELD_MANAGER = "brandmon-operator"
+APPLY = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    list: Callable[..., Any]
+    patch: Callable[..., Any]
+    delete: Callable[..., Any]
+
+
+class Cluster:
+    """Typed-client operations on the kinds a BrandMonitor owns."""
+
+    KINDS = ("ConfigMap", "CronJob", "Deployment")
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        core = client.CoreV1Api(api_client)
+        batch = client.BatchV1Api(api_client)
+        apps = client.AppsV1Api(api_client)
+        self._kinds = {
+            "ConfigMap": _Kind(
+                core.list_namespaced_config_map,
+                core.patch_namespaced_config_map,
+                core.delete_namespaced_config_map,
+            ),
+            "CronJob": _Kind(
+                batch.list_namespaced_cron_job,
+                batch.patch_namespaced_cron_job,
+                batch.delete_namespaced_cron_job,
+            ),
+            "Deployment": _Kind(
+                apps.list_namespaced_deployment,
+                apps.patch_namespaced_deployment,
+                apps.delete_namespaced_deployment,
+            ),
+        }
+
+    def _plain(self, obj: object) -> Manifest:
+        plain = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        assert isinstance(plain, dict)
+        return plain
+
+    def list_children(self, namespace: str, selector: str) -> dict[Key, Manifest]:
+        """Return every child carrying the selector's labels, by (kind, name)."""
+        found: dict[Key, Manifest] = {}
+        for kind, ops in self._kinds.items():
+            listed = ops.list(namespace, label_selector=selector)
+            # Items of a list carry neither kind nor apiVersion; the list has the latter.
+            api_version = str(listed.api_version)
+            for item in listed.items:
+                plain = self._plain(item)
+                found[kind, plain["metadata"]["name"]] = plain | {
+                    "kind": kind,
+                    "apiVersion": api_version,
+                }
+        return found
+
+    def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply a manifest (creates or updates), taking over conflicting fields."""
+        meta = manifest["metadata"]
+        result = self._kinds[manifest["kind"]].patch(
+            meta["name"], meta["namespace"], manifest,
+            field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
+        )  # fmt: skip
+        return self._plain(result)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete a child; its own dependents (Jobs, ReplicaSets) go in the background."""
+        try:
+            self._kinds[kind].delete(name, namespace, propagation_policy="Background")
+        except client.exceptions.ApiException as error:
+            if error.status != 404:  # noqa: PLR2004 - already gone is done
+                raise

@@ -1,0 +1,109 @@
+"""Operator-wide settings, read once at start-up from BRANDMON_OPERATOR_* variables.
+
+These are the defaults a BrandMonitor's `connections` overrides, the worker image, and
+how the operator runs. The Helm chart renders exactly these variables.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.contract.topics import DEFAULT_PREFIX, TOPIC_PREFIX
+
+
+class Resources(ApiModel):
+    """Requests and limits of one worker container."""
+
+    cpu_request: str = "50m"
+    """CPU request."""
+
+    memory_request: str = "128Mi"
+    """Memory request."""
+
+    cpu_limit: str = "1"
+    """CPU limit."""
+
+    memory_limit: str = "512Mi"
+    """Memory limit."""
+
+    def manifest(self) -> dict[str, dict[str, str]]:
+        """Return the container `resources` block."""
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+class OperatorSettings(BaseSettings):
+    """Everything the operator is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRANDMON_OPERATOR_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
+
+    kafka_bootstrap_servers: str = "kafka:9092"
+    """Default Kafka bootstrap servers."""
+
+    ksqldb_url: str | None = None
+    """Default ksqlDB REST URL (monitors with engine ksqldb need one)."""
+
+    s3_endpoint_url: str | None = None
+    """Default S3 endpoint; unset means AWS."""
+
+    s3_bucket: str = "brandmon"
+    """Default bucket for media and archives."""
+
+    s3_region: str = "us-east-1"
+    """Default S3 region."""
+
+    s3_credentials_secret: str | None = None
+    """Default Secret (in each monitor's namespace) with AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; unset means workers use their ambient AWS identity."""
+
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, pattern=TOPIC_PREFIX)
+    """Prefix of every topic name."""
+
+    worker_image: str = "ghcr.io/brandmon/brandmon:0.1.0"
+    """Image of every worker (the operator's own image)."""
+
+    worker_image_pull_policy: str = "IfNotPresent"
+    """Pull policy of worker containers."""
+
+    worker_resources: Resources = Resources()
+    """Requests and limits of each worker container."""
+
+    namespaces: list[str] = []
+    """Namespaces to watch; empty watches all."""
+
+    resync_seconds: float = Field(default=60.0, gt=0)
+    """Period of the drift-repair timer."""
+
+
+def render_docs() -> str:
+    """Return docs/operator-settings.md, generated from this model (`make docs`)."""
+    prefix = OperatorSettings.model_config.get("env_prefix", "")
+    lines = [
+        "<!-- Generated from brandmon_operator.settings by `make docs`; do not edit. -->",
+        "# Operator settings",
+        "",
+        "The operator reads these environment variables once at start-up. Lists and objects",
+        "are JSON (`BRANDMON_OPERATOR_NAMESPACES='[\"brands\"]'`).",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    defaults = OperatorSettings.model_construct()
+    for name, field in OperatorSettings.model_fields.items():
+        value = getattr(defaults, name)
+        shown = value.model_dump_json() if isinstance(value, ApiModel) else value
+        description = " ".join((field.description or "").split())
+        lines.append(f"| `{prefix}{name.upper()}` | `{shown}` | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render_docs())

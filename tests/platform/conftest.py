@@ -1,0 +1,127 @@
+"""Fixtures for tests that run the real operator against the local platform."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brandmon_devtools.platform import runtime
+
+OPERATOR_AGENTS = ("kopf/", "brandmon-operator/")
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class OperatorProcess:
+    """A `brandmon-operator` process watching one namespace."""
+
+    namespace: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    def start(self) -> None:
+        """Start (or restart) the operator."""
+        self.starts += 1
+        with self.log.open("a") as sink:
+            sink.write(f"--- start {self.starts} ---\n")
+            sink.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "brandmon_operator", "--namespace", self.namespace,
+                 "--liveness", f"http://127.0.0.1:{_free_port()}/healthz"],
+                env=self.env, stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait, as Kubernetes would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def run_operator(
+    platform: runtime.Platform,
+    platform_env: dict[str, str],
+    brandmonitor_crd: str,
+    tmp_path: Path,
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators for a namespace; every one is stopped after the test."""
+    started: list[OperatorProcess] = []
+
+    def start(namespace: str, resync_seconds: float = 3.0, **settings: str) -> OperatorProcess:
+        env = (
+            dict(os.environ)
+            | platform_env
+            | {
+                "BRANDMON_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
+                "BRANDMON_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": platform_env[
+                    "KAFKA_BOOTSTRAP_SERVERS"
+                ],
+                "BRANDMON_OPERATOR_S3_ENDPOINT_URL": platform_env["S3_ENDPOINT_URL"],
+            }
+            | {f"BRANDMON_OPERATOR_{k.upper()}": v for k, v in settings.items()}
+        )
+        operator = OperatorProcess(namespace, env, tmp_path / f"operator-{namespace}.log")
+        operator.start()
+        started.append(operator)
+        return operator
+
+    yield start
+    for operator in started:
+        operator.stop()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll until check() returns something truthy, and return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def audit_events(platform: runtime.Platform, offset: int, namespace: str) -> list[dict[str, Any]]:
+    """Return the operator's audited requests about `namespace` logged after `offset`."""
+    events = []
+    with platform.audit_log.open() as log:
+        log.seek(offset)
+        for line in log:
+            event = json.loads(line)
+            if not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+                continue
+            if event.get("objectRef", {}).get("namespace") == namespace:
+                events.append(event)
+    return events

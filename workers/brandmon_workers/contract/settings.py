@@ -1,0 +1,118 @@
+"""Worker settings: the one contract between what the operator renders and workers read.
+
+The operator builds a `WorkerSettings` and renders it with `to_env()` into a ConfigMap
+(plus role-specific variables on each workload); a worker calls `WorkerSettings()` and
+pydantic-settings parses the same variables back. Nested models travel as JSON. Secret
+values never pass through here: settings name the environment variables that Kubernetes
+fills from `secretKeyRef`s.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brandmon_workers.contract.analysis import AnalysisSpec, ScoringSpec
+from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.contract.sources import InstagramSource, ReplaySource
+from brandmon_workers.contract.topics import TopicNames
+
+ENV_PREFIX = "BRANDMON_"
+# Where the collector finds an instaloader session mounted from a Secret.
+INSTAGRAM_SESSION_PATH = "/var/run/brandmon/instagram/session"
+
+
+class WebhookTarget(ApiModel):
+    """An alert receiver; its URL is in the environment variable `url_env`."""
+
+    name: str
+    """Receiver name (from the BrandMonitor)."""
+
+    format: Literal["slack", "generic"]
+    """Payload format."""
+
+    url_env: str
+    """Environment variable that Kubernetes fills from the receiver's Secret."""
+
+
+class SourceSettings(ApiModel):
+    """The one source a collector run serves (set on its CronJob only)."""
+
+    name: str
+    """Source name."""
+
+    instagram: InstagramSource | None = None
+    """Instagram settings, for an Instagram source."""
+
+    replay: ReplaySource | None = None
+    """Replay settings, for a replay source."""
+
+
+class S3Settings(ApiModel):
+    """Where media and archives go."""
+
+    endpoint_url: str | None = None
+    """S3 endpoint; None means AWS."""
+
+    bucket: str
+    """Bucket for media and archives."""
+
+    region: str = "us-east-1"
+    """Bucket region."""
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker knows, parsed from BRANDMON_* environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
+
+    namespace: str
+    """Namespace of the monitor."""
+
+    monitor: str
+    """Name of the monitor."""
+
+    brand: str
+    """Display name of the brand."""
+
+    kafka_bootstrap_servers: str
+    """Kafka bootstrap servers."""
+
+    topics: TopicNames
+    """Topic names of this monitor."""
+
+    analysis: AnalysisSpec = AnalysisSpec()
+    """Text and image analysis."""
+
+    scoring: ScoringSpec = ScoringSpec()
+    """Weights and alert threshold."""
+
+    alert_cooldown_seconds: int = Field(default=900, ge=0)
+    """Minimum time between two alerts about the same account."""
+
+    webhooks: list[WebhookTarget] = []
+    """Alert receivers."""
+
+    s3: S3Settings
+    """Media and archive storage."""
+
+    source: SourceSettings | None = None
+    """The collector's source (CronJobs only)."""
+
+    def to_env(self) -> dict[str, str]:
+        """Render the settings as the environment variables `WorkerSettings()` parses."""
+        env: dict[str, str] = {}
+        for field, value in self.model_dump(mode="json", exclude_none=True).items():
+            key = ENV_PREFIX + field.upper()
+            env[key] = value if isinstance(value, str) else _json(value)
+        return env
+
+
+def _json(value: object) -> str:
+    import json  # noqa: PLC0415 - keep the module's import surface small
+
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
