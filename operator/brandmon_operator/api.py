@@ -329,6 +329,47 @@ class SourceStatus(ApiModel):
     """Numbers from the last finished run."""
 
 
+class TopicStatus(ApiModel):
+    """A Kafka topic of the monitor as last seen."""
+
+    name: str
+    """Topic name."""
+
+    role: str
+    """What the topic carries (posts, text-scores, alerts, ...)."""
+
+    topic_id: str
+    """Kafka's id of the topic; a new id means the topic was deleted and recreated."""
+
+    partitions: int
+    """Partition count."""
+
+    replication_factor: int
+    """Replicas per partition."""
+
+
+class QueryStatus(ApiModel):
+    """A ksqlDB stream or table of the monitor and the statement that made it."""
+
+    name: str
+    """ksqlDB object name."""
+
+    kind: Literal["STREAM", "TABLE"]
+    """STREAM or TABLE."""
+
+    query_id: str | None = None
+    """Id of the persistent query writing it (CSAS_/CTAS_...), if any."""
+
+    digest: str
+    """Hash of the statement; an unchanged statement is never resent."""
+
+    shape: str
+    """Hash of what CREATE OR REPLACE cannot change; a new shape means drop and recreate."""
+
+    sources: list[str] = Field(default=[])
+    """Objects it reads from (for dropping in reverse dependency order)."""
+
+
 class BrandMonitorStatus(ApiModel):
     """Observed state, written only by the operator."""
 
@@ -355,3 +396,15 @@ class BrandMonitorStatus(ApiModel):
 
     workloads: dict[str, str] = Field(default={})
     """Child workload name -> kind, for inspection."""
+
+    topics: list[TopicStatus] = Field(
+        default=[],
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """The monitor's Kafka topics."""
+
+    queries: list[QueryStatus] = Field(
+        default=[],
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """The monitor's ksqlDB objects (engine ksqldb), in creation order."""

@@ -7,6 +7,7 @@ as plain dicts, the same shape the builders produce.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,15 @@ class Cluster:
             field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
         )  # fmt: skip
         return self._plain(result)
+
+    def read_secret(self, namespace: str, name: str, key: str) -> str:
+        """Return one key of a Secret, decoded. Callers must never log the value."""
+        secret = client.CoreV1Api(self.api_client).read_namespaced_secret(name, namespace)
+        data = secret.data or {}
+        if key not in data:
+            msg = f"Secret {namespace}/{name} has no key {key!r}"
+            raise KeyError(msg)
+        return base64.b64decode(data[key]).decode()
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child; its own dependents (Jobs, ReplicaSets) go in the background."""

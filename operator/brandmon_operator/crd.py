@@ -120,10 +120,15 @@ def build_crd() -> Schema:
         },
         "x-kubernetes-validations": [
             {
+                "rule": "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                "message": "metadata.name must be a DNS label (no dots): it names Kafka topics "
+                "and ksqlDB objects",
+            },
+            {
                 "rule": f"self.metadata.name.size() <= {api.MAX_MONITOR_NAME}",
                 "message": f"metadata.name must be at most {api.MAX_MONITOR_NAME} characters: "
                 "the names of the monitor's CronJobs and Deployments are built from it",
-            }
+            },
         ],
     }
     return {

@@ -1,13 +1,17 @@
 """kopf handlers: thin entry points that parse the body and delegate to `reconcile`.
 
 Create, update, resume and a periodic timer all run the same level-based reconcile; the
-timer repairs drift (a child edited or deleted by hand). Handlers are registered on a
-registry built from the operator's settings, so importing this module has no side effects.
+timer repairs drift (a child, topic or query changed or removed by hand). The delete
+handler (behind the `brandmon.io/finalizer` finalizer) drops ksqlDB objects and, under
+`deletionPolicy: Delete`, the topics. Handlers are registered on a registry built from the
+operator's settings, so importing this module has no side effects.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -16,6 +20,8 @@ from pydantic import ValidationError
 
 from brandmon_operator import api, builders, reconcile, status
 from brandmon_operator.cluster import Cluster
+from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
+from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
 from brandmon_operator.settings import OperatorSettings
 
 USER_AGENT = "brandmon-operator/0.1.0"
@@ -42,6 +48,71 @@ def _monitor(body: kopf.Body) -> builders.Monitor:
     )
 
 
+def _backoff(retry: int) -> float:
+    return float(min(_MAX_BACKOFF_S, 2 ** min(retry + 1, 9)))
+
+
+class Connections:
+    """Shared, thread-safe clients per Kafka cluster and ksqlDB server (one snapshot each)."""
+
+    def __init__(self, cluster: Cluster, settings: OperatorSettings) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._kafka: dict[tuple[str, str], KafkaTopics] = {}
+        self._ksqldb: dict[tuple[str, str], KsqlDbClient] = {}
+
+    def kafka(self, monitor: builders.Monitor) -> KafkaTopics:
+        """Return the topic client of the monitor's Kafka cluster."""
+        override = monitor.spec.connections.kafka
+        bootstrap = (
+            override.bootstrap_servers if override else self.settings.kafka_bootstrap_servers
+        )
+        properties: dict[str, str] = {}
+        if override and override.credentials_secret_ref:
+            ref = override.credentials_secret_ref
+            text = self.cluster.read_secret(monitor.namespace, ref.name, ref.key)
+            for line in text.splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    name, value = line.split("=", 1)
+                    properties[name.strip()] = value.strip()
+        key = (bootstrap, _fingerprint(sorted(properties.items())))
+        with self._lock:
+            if key not in self._kafka:
+                self._kafka[key] = KafkaTopics(
+                    bootstrap, properties, prefix=self.settings.topic_prefix + "."
+                )
+            return self._kafka[key]
+
+    def ksqldb(self, monitor: builders.Monitor) -> KsqlDbClient | None:
+        """Return the client of the monitor's ksqlDB server, or None when none is configured."""
+        override = monitor.spec.connections.ksqldb
+        url = override.url if override else self.settings.ksqldb_url
+        if url is None:
+            return None
+        auth: tuple[str, str] | None = None
+        if override and override.credentials_secret_ref:
+            ref = override.credentials_secret_ref
+            user, _, password = self.cluster.read_secret(
+                monitor.namespace, ref.name, ref.key
+            ).partition(":")
+            auth = (user, password)
+        key = (url, _fingerprint(auth))
+        with self._lock:
+            if key not in self._ksqldb:
+                self._ksqldb[key] = KsqlDbClient(url, auth)
+            return self._ksqldb[key]
+
+
+def _fingerprint(value: object) -> str:
+    # Cache keys must tell credentials apart without keeping them readable in memory dumps.
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+def _manages_kafka(body: kopf.Body) -> bool:
+    return body.metadata.annotations.get(reconcile.MANAGED_ANNOTATION, "true") != "false"
+
+
 def run_reconcile(
     body: kopf.Body,
     patch: kopf.Patch,
@@ -51,7 +122,7 @@ def run_reconcile(
 ) -> None:
     """Reconcile one monitor and record the outcome in its status."""
     settings: OperatorSettings = memo["settings"]
-    cluster: Cluster = memo["cluster"]
+    connections: Connections = memo["connections"]
     current = dict(body.status)
     try:
         monitor = _monitor(body)
@@ -70,30 +141,81 @@ def run_reconcile(
             )
         )
         return
-    outcome = reconcile.reconcile_workloads(cluster, monitor, settings, logging.getLogger(__name__))
-    for verb, keys in (
-        ("Created", outcome.created),
-        ("Updated", outcome.updated),
-        ("Deleted", outcome.deleted),
-    ):
-        for kind, name in keys:
-            kopf.event(body, type="Normal", reason=verb, message=f"{verb} {kind} {name}")
-    desired = reconcile.desired_status(monitor, outcome, current, status.now())
-    changes = status.status_patch(current, desired)
+    names = reconcile.topic_names(monitor, settings)
+    outcomes = []
+    if _manages_kafka(body):
+        topics = reconcile.reconcile_topics(connections.kafka(monitor), monitor, names, current)
+        outcomes.append(topics)
+    outcomes.append(reconcile.reconcile_workloads(connections.cluster, monitor, settings))
+    if _manages_kafka(body):
+        if outcomes[0].concern.ok:
+            outcomes.append(
+                reconcile.reconcile_queries(connections.ksqldb(monitor), monitor, names, current)
+            )
+        else:
+            waiting = status.Concern(
+                reconcile.QUERIES_READY, False, "WaitingForTopics", "topics are not ready"
+            )
+            outcomes.append(reconcile.Outcome(waiting))
+    for outcome in outcomes:
+        for type_, reason, message in outcome.events:
+            kopf.event(body, type=type_, reason=reason, message=message)
+    changes = status.status_patch(
+        current, reconcile.desired_status(monitor, outcomes, current, status.now())
+    )
     if changes:
         patch.status.update(changes)
-    if not outcome.concern.ok:
-        logger.warning("%s: %s", outcome.concern.reason, outcome.concern.message)
-    if outcome.retry:
-        raise kopf.TemporaryError(
-            outcome.concern.message, delay=min(_MAX_BACKOFF_S, 2 ** min(retry, 8))
+    failed = [o.concern for o in outcomes if not o.concern.ok]
+    for concern in failed:
+        logger.warning("%s %s: %s", concern.type, concern.reason, concern.message)
+    if any(o.retry for o in outcomes):
+        raise kopf.TemporaryError("; ".join(c.reason for c in failed), delay=_backoff(retry))
+
+
+def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> None:
+    """Release what the monitor holds outside Kubernetes, honouring deletionPolicy."""
+    if not _manages_kafka(body):
+        logger.info(
+            "%s=false: leaving Kafka topics and ksqlDB objects alone", reconcile.MANAGED_ANNOTATION
         )
+        return
+    settings: OperatorSettings = memo["settings"]
+    connections: Connections = memo["connections"]
+    try:
+        monitor = _monitor(body)
+    except ValidationError:
+        logger.warning("unreadable spec: nothing to clean up outside Kubernetes")
+        return
+    names = reconcile.topic_names(monitor, settings)
+    try:
+        done = reconcile.cleanup(
+            connections.kafka(monitor),
+            connections.ksqldb(monitor),
+            monitor,
+            names,
+            dict(body.status),
+        )
+    except (KafkaUnavailable, KsqlDbUnavailable) as error:
+        # The finalizer stays until this succeeds (docs: "A stuck finalizer").
+        raise kopf.TemporaryError(f"cleanup waits: {error}", delay=_backoff(retry)) from None
+    except KsqlDbRejected as error:
+        raise kopf.TemporaryError(
+            f"ksqlDB refused a drop: {error}", delay=_backoff(retry)
+        ) from None
+    for item in done:
+        logger.info("Cleanup: %s", item)
 
 
 def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     """Register every handler on a fresh registry."""
     registry = kopf.OperatorRegistry()
     resource = (api.GROUP, api.VERSION, api.PLURAL)
+    operator_settings = settings
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A custom registry starts without kopf's default login handlers.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -105,18 +227,11 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix="brandmon.io", key="last-handled-configuration"
         )
-        # Our own Created/Updated/Deleted events are explicit; kopf's chatter stays in logs.
+        # Our own events are explicit; kopf's chatter stays in the logs.
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
         memo["settings"] = operator_settings
-        memo["cluster"] = Cluster(_api_client())
-
-    operator_settings = settings
-
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # A custom registry starts without kopf's default login handlers.
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        memo["connections"] = Connections(Cluster(_api_client()), operator_settings)
 
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
@@ -126,14 +241,13 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     ) -> None:
         run_reconcile(body, patch, memo, logger, retry)
 
-    @kopf.timer(
-        *resource,
-        registry=registry,
-        id="resync",
-        interval=settings.resync_seconds,
-        initial_delay=settings.resync_seconds,
-    )
+    @kopf.timer(*resource, registry=registry, id="resync", interval=settings.resync_seconds,
+                initial_delay=settings.resync_seconds)  # fmt: skip
     def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **_: Any) -> None:
         run_reconcile(body, patch, memo, logger, retry=0)
+
+    @kopf.on.delete(*resource, registry=registry, id="cleanup")
+    def on_delete(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int, **_: Any) -> None:
+        run_cleanup(body, memo, logger, retry)
 
     return registry

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from brandmon_devtools.platform import runtime
+from tests.ksqldb_double import KsqlDbDouble
 
 OPERATOR_AGENTS = ("kopf/", "brandmon-operator/")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
@@ -69,28 +70,38 @@ class OperatorProcess:
 
 
 @pytest.fixture
+def ksqldb(platform_env: dict[str, str]) -> Iterator[KsqlDbDouble]:
+    """A ksqlDB contract double (ksqlDB cannot run here) backed by the real Kafka."""
+    with KsqlDbDouble(kafka_bootstrap=platform_env["KAFKA_BOOTSTRAP_SERVERS"]) as double:
+        yield double
+
+
+@pytest.fixture
 def run_operator(
     platform: runtime.Platform,
     platform_env: dict[str, str],
     brandmonitor_crd: str,
+    ksqldb: KsqlDbDouble,
+    topic_prefix: str,
     tmp_path: Path,
 ) -> Iterator[Callable[..., OperatorProcess]]:
-    """Start operators for a namespace; every one is stopped after the test."""
+    """Start operators for a namespace; every one is stopped after the test.
+
+    Topics get the test's own prefix (deleted after the test), and monitors with engine
+    ksqldb talk to the test's ksqlDB double.
+    """
     started: list[OperatorProcess] = []
 
     def start(namespace: str, resync_seconds: float = 3.0, **settings: str) -> OperatorProcess:
-        env = (
-            dict(os.environ)
-            | platform_env
-            | {
-                "BRANDMON_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
-                "BRANDMON_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": platform_env[
-                    "KAFKA_BOOTSTRAP_SERVERS"
-                ],
-                "BRANDMON_OPERATOR_S3_ENDPOINT_URL": platform_env["S3_ENDPOINT_URL"],
-            }
-            | {f"BRANDMON_OPERATOR_{k.upper()}": v for k, v in settings.items()}
-        )
+        operator_env = {
+            "RESYNC_SECONDS": str(resync_seconds),
+            "KAFKA_BOOTSTRAP_SERVERS": platform_env["KAFKA_BOOTSTRAP_SERVERS"],
+            "S3_ENDPOINT_URL": platform_env["S3_ENDPOINT_URL"],
+            "KSQLDB_URL": ksqldb.url,
+            "TOPIC_PREFIX": topic_prefix.rstrip("."),
+        } | {k.upper(): v for k, v in settings.items()}
+        env = dict(os.environ) | platform_env
+        env |= {f"BRANDMON_OPERATOR_{k}": v for k, v in operator_env.items()}
         operator = OperatorProcess(namespace, env, tmp_path / f"operator-{namespace}.log")
         operator.start()
         started.append(operator)

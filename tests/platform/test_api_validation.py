@@ -131,6 +131,8 @@ INVALID: list[tuple[str, Callable[[Body], None], str, str]] = [
      "spec.connections.kafka.bootstrapServers", "should match"),
     ("monitor-name-too-long", lambda b: b["metadata"].update(name="m" * 25),
      "<nil>", "metadata.name must be at most 24 characters"),
+    ("monitor-name-with-dots", lambda b: b["metadata"].update(name="acme.eu"),
+     "<nil>", "metadata.name must be a DNS label"),
 ]  # fmt: skip
 
 

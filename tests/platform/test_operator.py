@@ -21,6 +21,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
 
 def sample(name: str = "acme.yaml") -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load((SAMPLES / name).read_text())
+    # The local Kafka is a single broker.
+    body["spec"]["topics"] = body["spec"].get("topics", {}) | {"replicationFactor": 1}
     return body
 
 

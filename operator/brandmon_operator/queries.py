@@ -1,0 +1,151 @@
+"""Pure planning of ksqlDB changes: what to drop and what to create, in which order.
+
+Inputs are the desired statements (from `ksql`), the live objects ksqlDB reports, and what
+the monitor's status recorded last time (statement digests, shapes, sources, query ids).
+Unchanged statements are never resent; changed ones use `CREATE OR REPLACE` when their
+shape allows it, otherwise they are dropped with everything that reads from them (reverse
+dependency order) and recreated (dependency order). Objects the spec no longer wants are
+dropped. Objects terminated or dropped outside are repaired the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from brandmon_operator.ksql import CreateMode, Statement
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """A stream or table ksqlDB has, and the running queries that write it."""
+
+    name: str
+    kind: str
+    query_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the status remembers of a statement the operator ran."""
+
+    name: str
+    kind: str
+    digest: str
+    shape: str
+    sources: tuple[str, ...]
+    query_id: str | None = None
+
+
+@dataclass
+class QueryPlan:
+    """The changes to send, in order: drops first, then creates."""
+
+    drop: list[str] = field(default_factory=list)
+    create: list[tuple[Statement, CreateMode]] = field(default_factory=list)
+    in_sync: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    """Objects found dropped or terminated outside the operator."""
+
+    @property
+    def writes(self) -> bool:
+        """Whether anything must be sent."""
+        return bool(self.drop or self.create)
+
+
+def _dependents(names: set[str], graph: Mapping[str, Sequence[str]]) -> set[str]:
+    """Return `names` plus everything that (transitively) reads from them."""
+    result = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for name, sources in graph.items():
+            if name not in result and result.intersection(sources):
+                result.add(name)
+                changed = True
+    return result
+
+
+def _classify(  # noqa: PLR0911 - a decision table reads best as one return per case
+    statement: Statement, before: Recorded | None, found: LiveObject | None, forced: bool
+) -> str:
+    """Return what one desired statement needs: create, repair, in-sync, upgrade or replace."""
+    if found is None:
+        return "create" if before is None else "repair"
+    if statement.query and not found.query_ids:
+        return "repair-replace"  # its query was terminated outside
+    if before is None:
+        # Exists but unrecorded (status lost): adopt a plain source as IF NOT EXISTS
+        # would; a query is upgraded where ksqlDB can, else rebuilt to be sure.
+        if not statement.query:
+            return "in-sync"
+        return "upgrade" if statement.upgradable and not forced else "replace"
+    if before.digest == statement.digest:
+        return "in-sync"
+    if forced or not statement.upgradable or before.shape != statement.shape_digest:
+        # A change CREATE OR REPLACE cannot make (or ksqlDB refused it): rebuild.
+        return "replace"
+    return "upgrade"
+
+
+def plan_queries(
+    desired: Sequence[Statement],
+    live: Mapping[str, LiveObject],
+    recorded: Mapping[str, Recorded],
+    force_replace: frozenset[str] = frozenset(),
+) -> QueryPlan:
+    """Decide what to drop and create so ksqlDB matches the desired statements.
+
+    `force_replace` names statements ksqlDB refused to upgrade in place.
+    """
+    plan = QueryPlan()
+    wanted = {s.name: s for s in desired}
+    replace: set[str] = set()
+    upgrade: set[str] = set()
+    for statement in desired:
+        forced = statement.name in force_replace
+        verdict = _classify(
+            statement, recorded.get(statement.name), live.get(statement.name), forced
+        )
+        if verdict in ("repair", "repair-replace"):
+            plan.repaired.append(statement.name)
+        if verdict in ("replace", "repair-replace"):
+            replace.add(statement.name)
+        elif verdict == "upgrade":
+            upgrade.add(statement.name)
+        elif verdict == "in-sync":
+            plan.in_sync.append(statement.name)
+
+    # What an object reads, old or new: the live object still reads its old sources
+    # until it is dropped, and its replacement will read the new ones.
+    graph: dict[str, Sequence[str]] = {n: tuple(r.sources) for n, r in recorded.items()}
+    for statement in desired:
+        graph[statement.name] = (*graph.get(statement.name, ()), *statement.sources)
+    removed = {n for n in set(live) | set(recorded) if n not in wanted and n in live}
+    to_drop = _dependents(replace | removed, graph) & set(live)
+    # Anything that reads from a dropped object must be recreated too.
+    replace |= {n for n in _dependents(to_drop, graph) if n in wanted}
+    upgrade -= replace
+    plan.in_sync = [n for n in plan.in_sync if n not in replace]
+
+    plan.drop = _reverse_topological(to_drop, graph)
+    for statement in desired:
+        if statement.name in upgrade:
+            plan.create.append((statement, "or-replace"))
+        elif statement.name in replace or statement.name not in live:
+            plan.create.append((statement, "if-not-exists"))
+    return plan
+
+
+def _reverse_topological(names: set[str], graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """Order names so that every object is dropped before the objects it reads from."""
+    remaining = set(names)
+    ordered: list[str] = []
+    while remaining:
+        # Drop first whatever nothing remaining reads from.
+        leaves = sorted(n for n in remaining if not any(n in graph.get(m, ()) for m in remaining))
+        if not leaves:  # a cycle cannot happen in ksqlDB; never loop forever
+            leaves = sorted(remaining)
+        ordered += leaves
+        remaining -= set(leaves)
+    return ordered

@@ -1,0 +1,110 @@
+CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_PROFILES (
+  `username_key` STRING PRIMARY KEY,
+  `schema_version` BIGINT,
+  `username` STRING,
+  `user_id` STRING,
+  `full_name` STRING,
+  `biography` STRING,
+  `external_url` STRING,
+  `followers` BIGINT,
+  `following` BIGINT,
+  `post_count` BIGINT,
+  `is_verified` BOOLEAN,
+  `is_private` BOOLEAN,
+  `provenance` STRUCT<`source` STRING, `collected_at` STRING, `collector_version` STRING>
+) WITH (KAFKA_TOPIC='brandmon.brands.acme.profiles', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
+
+CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
+  `post_key` STRING KEY,
+  `schema_version` BIGINT,
+  `post_id` STRING,
+  `username` STRING,
+  `score` DOUBLE,
+  `keyword_score` DOUBLE,
+  `negativity` DOUBLE,
+  `toxicity` DOUBLE,
+  `sentiment_compound` DOUBLE,
+  `keyword_hits` ARRAY<STRUCT<`term` STRING, `weight` DOUBLE, `count` BIGINT>>,
+  `keywords` ARRAY<STRING>,
+  `analyzer_version` STRING,
+  `scored_at` STRING
+) WITH (KAFKA_TOPIC='brandmon.brands.acme.text-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
+
+CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.text-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+  `post_id` AS `post_key`,
+  AS_VALUE(`post_id`) AS `post_id`,
+  LATEST_BY_OFFSET(`username`) AS `username`,
+  LATEST_BY_OFFSET(`score`) AS `text_score`,
+  LATEST_BY_OFFSET(`keywords`) AS `keywords`
+FROM BM_BRANDS__ACME_TEXT_SCORES
+GROUP BY `post_id`
+EMIT CHANGES;
+
+CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+  t.`post_key` AS `post_key`,
+  1 AS `schema_version`,
+  t.`post_id` AS `post_id`,
+  t.`username` AS `username`,
+  t.`text_score` AS `text_score`,
+  CAST(NULL AS DOUBLE) AS `image_score`,
+  t.`text_score` AS `final_score`,
+  t.`keywords` AS `keywords`,
+  CAST(NULL AS ARRAY<STRING>) AS `categories`
+FROM BM_BRANDS__ACME_TEXT_RISK t
+EMIT CHANGES;
+
+CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
+  `post_key` STRING KEY,
+  `schema_version` BIGINT,
+  `post_id` STRING,
+  `username` STRING,
+  `text_score` DOUBLE,
+  `image_score` DOUBLE,
+  `final_score` DOUBLE,
+  `keywords` ARRAY<STRING>,
+  `categories` ARRAY<STRING>
+) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
+
+CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.brands.acme.alerts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+  `post_key`,
+  `schema_version`,
+  `post_id`,
+  `username`,
+  `text_score`,
+  `image_score`,
+  `final_score`,
+  `keywords`,
+  `categories`
+FROM BM_BRANDS__ACME_SCORED_STREAM
+WHERE `final_score` >= 0.7
+EMIT CHANGES;
+
+CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_ACCOUNT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.account-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+  `username` AS `username_key`,
+  AS_VALUE(`username`) AS `username`,
+  COUNT(*) AS `scored_posts`,
+  SUM(CASE WHEN `final_score` >= 0.7 THEN 1 ELSE 0 END) AS `alerting_posts`,
+  MAX(`final_score`) AS `max_score`,
+  LATEST_BY_OFFSET(`keywords`) AS `latest_keywords`,
+  LATEST_BY_OFFSET(`categories`) AS `latest_categories`
+FROM BM_BRANDS__ACME_SCORED_STREAM
+GROUP BY `username`
+EMIT CHANGES;
+
+CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_FINAL_OUTPUT WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.final-output', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+  a.`username_key` AS `username_key`,
+  a.`username` AS `username`,
+  pr.`full_name` AS `full_name`,
+  pr.`followers` AS `followers`,
+  pr.`following` AS `following`,
+  pr.`post_count` AS `post_count`,
+  pr.`biography` AS `biography`,
+  pr.`external_url` AS `external_url`,
+  a.`scored_posts` AS `scored_posts`,
+  a.`alerting_posts` AS `alerting_posts`,
+  a.`max_score` AS `max_score`,
+  a.`latest_keywords` AS `keyword_hits`,
+  a.`latest_categories` AS `moderation_labels`
+FROM BM_BRANDS__ACME_ACCOUNT_RISK a
+LEFT JOIN BM_BRANDS__ACME_PROFILES pr ON a.`username_key` = pr.`username_key`
+EMIT CHANGES;
