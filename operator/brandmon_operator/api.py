@@ -126,6 +126,10 @@ class Webhook(ApiModel):
     format: Literal["slack", "generic"] = "generic"
     """Payload format: slack (Slack incoming webhook) or generic (the alert as JSON)."""
 
+    signing_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the HMAC-SHA256 key that signs generic payloads
+    (header X-Brandmon-Signature: sha256=<hex>)."""
+
 
 class AlertsSpec(ApiModel):
     """Who is told about damaging posts, and how often."""

@@ -109,9 +109,9 @@ def _duration_seconds(text: str) -> int:
     return int(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d)", text)))
 
 
-def webhook_env(name: str) -> str:
-    """Return the environment variable carrying one webhook's URL (filled from its Secret)."""
-    return "BRANDMON_WEBHOOK_URL_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+def webhook_env(name: str, what: str = "URL") -> str:
+    """Return the environment variable carrying one webhook's URL or signing key (a Secret's)."""
+    return f"BRANDMON_WEBHOOK_{what}_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
 def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSettings:
@@ -135,7 +135,12 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
         scoring=spec.scoring,
         alert_cooldown_seconds=_duration_seconds(spec.alerts.cooldown),
         webhooks=[
-            WebhookTarget(name=w.name, format=w.format, url_env=webhook_env(w.name))
+            WebhookTarget(
+                name=w.name,
+                format=w.format,
+                url_env=webhook_env(w.name),
+                secret_env=webhook_env(w.name, "SECRET") if w.signing_secret_ref else None,
+            )
             for w in spec.alerts.webhooks
         ],
         s3=S3Settings(
@@ -265,12 +270,15 @@ def build_deployment(
     monitor: Monitor, settings: OperatorSettings, role: str, hash_: str
 ) -> Manifest:
     """Build one worker Deployment."""
-    env = []
+    env: list[Manifest] = []
     if role == NOTIFIER:
-        env = [
-            _secret_env(webhook_env(w.name), w.url_secret_ref.name, w.url_secret_ref.key)
-            for w in monitor.spec.alerts.webhooks
-        ]
+        for w in monitor.spec.alerts.webhooks:
+            env.append(
+                _secret_env(webhook_env(w.name), w.url_secret_ref.name, w.url_secret_ref.key)
+            )
+            if w.signing_secret_ref is not None:
+                ref = w.signing_secret_ref
+                env.append(_secret_env(webhook_env(w.name, "SECRET"), ref.name, ref.key))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -182,6 +182,9 @@ def statements(
         "LATEST_BY_OFFSET(`username`) AS `username`",
         "LATEST_BY_OFFSET(`score`) AS `text_score`",
         "LATEST_BY_OFFSET(`keywords`) AS `keywords`",
+        "LATEST_BY_OFFSET(`negativity`) AS `negativity`",
+        "LATEST_BY_OFFSET(`toxicity`) AS `toxicity`",
+        "LATEST_BY_OFFSET(`media_count`) AS `media_count`",
     ]
     text_risk = _query(
         f"{p}TEXT_RISK", "TABLE",
@@ -204,6 +207,8 @@ def statements(
             # label and its parents); a post is as risky as its riskiest image.
             "MAX(`score`) AS `image_score`",
             "LATEST_BY_OFFSET(`categories`) AS `categories`",
+            # Re-scored images (at-least-once delivery) must not count twice.
+            "COUNT_DISTINCT(`s3_uri`) AS `image_count`",
         ]
         image_risk = _query(
             f"{p}IMAGE_RISK", "TABLE",
@@ -218,6 +223,8 @@ def statements(
         join = (
             f"FROM {text_risk.name} t\nLEFT JOIN {image_risk.name} i ON t.`post_key` = i.`post_key`"
         )
+        # A post is scored once, when its text and all its images are: one result per post.
+        complete = "\nWHERE t.`media_count` = 0 OR i.`image_count` >= t.`media_count`"
         # Weights are normalised over the signals a post has: no image, text decides alone.
         final = (
             f"CASE WHEN i.`image_score` IS NULL THEN t.`text_score` "
@@ -228,6 +235,7 @@ def statements(
         scored_sources = [text_risk.name, image_risk.name]
     else:
         join = f"FROM {text_risk.name} t"
+        complete = ""
         final = "t.`text_score`"
         image_cols = [
             "CAST(NULL AS DOUBLE) AS `image_score`",
@@ -246,9 +254,11 @@ def statements(
             image_cols[0],
             f"{final} AS `final_score`",
             "t.`keywords` AS `keywords`",
+            "t.`negativity` AS `negativity`",
+            "t.`toxicity` AS `toxicity`",
             image_cols[1],
         ]),
-        rest=join, sources=scored_sources, shape_parts=[join],
+        rest=join + complete, sources=scored_sources, shape_parts=[join],
         topic=topics.of(TopicRole.SCORED_POSTS), owns_topic=False, upgradable=not image,
     )  # fmt: skip
     scored_stream = _source(f"{p}SCORED_STREAM", "STREAM", key="post_key",

@@ -26,6 +26,7 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `sentiment_compound` DOUBLE,
   `keyword_hits` ARRAY<STRUCT<`term` STRING, `weight` DOUBLE, `count` BIGINT>>,
   `keywords` ARRAY<STRING>,
+  `media_count` BIGINT,
   `analyzer_version` STRING,
   `scored_at` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.text-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
@@ -35,7 +36,10 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon
   AS_VALUE(`post_id`) AS `post_id`,
   LATEST_BY_OFFSET(`username`) AS `username`,
   LATEST_BY_OFFSET(`score`) AS `text_score`,
-  LATEST_BY_OFFSET(`keywords`) AS `keywords`
+  LATEST_BY_OFFSET(`keywords`) AS `keywords`,
+  LATEST_BY_OFFSET(`negativity`) AS `negativity`,
+  LATEST_BY_OFFSET(`toxicity`) AS `toxicity`,
+  LATEST_BY_OFFSET(`media_count`) AS `media_count`
 FROM BM_BRANDS__ACME_TEXT_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
@@ -49,6 +53,8 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   CAST(NULL AS DOUBLE) AS `image_score`,
   t.`text_score` AS `final_score`,
   t.`keywords` AS `keywords`,
+  t.`negativity` AS `negativity`,
+  t.`toxicity` AS `toxicity`,
   CAST(NULL AS ARRAY<STRING>) AS `categories`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 EMIT CHANGES;
@@ -62,6 +68,8 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
   `image_score` DOUBLE,
   `final_score` DOUBLE,
   `keywords` ARRAY<STRING>,
+  `negativity` DOUBLE,
+  `toxicity` DOUBLE,
   `categories` ARRAY<STRING>
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
@@ -74,6 +82,8 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.b
   `image_score`,
   `final_score`,
   `keywords`,
+  `negativity`,
+  `toxicity`,
   `categories`
 FROM BM_BRANDS__ACME_SCORED_STREAM
 WHERE `final_score` >= 0.7

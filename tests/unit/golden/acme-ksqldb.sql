@@ -26,6 +26,7 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `sentiment_compound` DOUBLE,
   `keyword_hits` ARRAY<STRUCT<`term` STRING, `weight` DOUBLE, `count` BIGINT>>,
   `keywords` ARRAY<STRING>,
+  `media_count` BIGINT,
   `analyzer_version` STRING,
   `scored_at` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.text-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
@@ -35,7 +36,10 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon
   AS_VALUE(`post_id`) AS `post_id`,
   LATEST_BY_OFFSET(`username`) AS `username`,
   LATEST_BY_OFFSET(`score`) AS `text_score`,
-  LATEST_BY_OFFSET(`keywords`) AS `keywords`
+  LATEST_BY_OFFSET(`keywords`) AS `keywords`,
+  LATEST_BY_OFFSET(`negativity`) AS `negativity`,
+  LATEST_BY_OFFSET(`toxicity`) AS `toxicity`,
+  LATEST_BY_OFFSET(`media_count`) AS `media_count`
 FROM BM_BRANDS__ACME_TEXT_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
@@ -59,7 +63,8 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_IMAGE_RISK WITH (KAFKA_TOPIC='brandmo
   `post_id` AS `post_key`,
   AS_VALUE(`post_id`) AS `post_id`,
   MAX(`score`) AS `image_score`,
-  LATEST_BY_OFFSET(`categories`) AS `categories`
+  LATEST_BY_OFFSET(`categories`) AS `categories`,
+  COUNT_DISTINCT(`s3_uri`) AS `image_count`
 FROM BM_BRANDS__ACME_IMAGE_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
@@ -73,9 +78,12 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   i.`image_score` AS `image_score`,
   CASE WHEN i.`image_score` IS NULL THEN t.`text_score` ELSE (0.6 * t.`text_score` + 0.4 * i.`image_score`) / 1.0 END AS `final_score`,
   t.`keywords` AS `keywords`,
+  t.`negativity` AS `negativity`,
+  t.`toxicity` AS `toxicity`,
   i.`categories` AS `categories`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 LEFT JOIN BM_BRANDS__ACME_IMAGE_RISK i ON t.`post_key` = i.`post_key`
+WHERE t.`media_count` = 0 OR i.`image_count` >= t.`media_count`
 EMIT CHANGES;
 
 CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
@@ -87,6 +95,8 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
   `image_score` DOUBLE,
   `final_score` DOUBLE,
   `keywords` ARRAY<STRING>,
+  `negativity` DOUBLE,
+  `toxicity` DOUBLE,
   `categories` ARRAY<STRING>
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
@@ -99,6 +109,8 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.b
   `image_score`,
   `final_score`,
   `keywords`,
+  `negativity`,
+  `toxicity`,
   `categories`
 FROM BM_BRANDS__ACME_SCORED_STREAM
 WHERE `final_score` >= 0.7

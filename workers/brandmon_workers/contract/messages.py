@@ -111,6 +111,8 @@ class TextScore(Message):
     sentiment_compound: float = Field(ge=-1.0, le=1.0)
     keyword_hits: list[KeywordHit] = []
     keywords: list[str] = []
+    media_count: int = Field(default=0, ge=0)
+    """Images the post has: a post is complete once that many image scores arrived."""
     analyzer_version: str
     scored_at: datetime
 
@@ -151,6 +153,8 @@ class ScoredPost(Message):
     image_score: float | None = None
     final_score: float
     keywords: list[str] = []
+    negativity: float = 0.0
+    toxicity: float = 0.0
     categories: list[str] = []
 
 

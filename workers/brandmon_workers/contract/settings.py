@@ -36,6 +36,9 @@ class WebhookTarget(ApiModel):
     url_env: str
     """Environment variable that Kubernetes fills from the receiver's Secret."""
 
+    secret_env: str | None = None
+    """Environment variable holding the HMAC signing key, when one is configured."""
+
 
 class SourceSettings(ApiModel):
     """The one source a collector run serves (set on its CronJob only)."""
@@ -102,6 +105,12 @@ class WorkerSettings(BaseSettings):
 
     source: SourceSettings | None = None
     """The collector's source (CronJobs only)."""
+
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    """Port of /healthz and /readyz (0: none)."""
+
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
+    """Port of the Prometheus metrics (0: none)."""
 
     def to_env(self) -> dict[str, str]:
         """Render the settings as the environment variables `WorkerSettings()` parses."""

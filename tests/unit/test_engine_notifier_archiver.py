@@ -1,0 +1,208 @@
+"""The builtin engine, the notifier and the archiver, without Kafka."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from brandmon_workers import archiver, engine, notifier
+from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, ScoringSpec
+from brandmon_workers.contract.messages import Alert, DeadLetter, ImageScore, ScoredPost, TextScore
+from brandmon_workers.contract.settings import S3Settings, WebhookTarget, WorkerSettings
+from brandmon_workers.contract.topics import TopicNames, TopicRole
+from brandmon_workers.runtime import Output, Record
+
+CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "engine_cases.json").read_text())
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def settings(**changes: Any) -> WorkerSettings:
+    base: dict[str, Any] = {
+        "namespace": "brands", "monitor": "acme", "brand": "ACME", "kafka_bootstrap_servers": "k:9092",
+        "topics": TopicNames(namespace="brands", monitor="acme"), "s3": S3Settings(bucket="archive"),
+        "analysis": AnalysisSpec(image=ImageAnalysisSpec(provider="rekognition")),
+        "scoring": ScoringSpec.model_validate(CASES["scoring"]), "alert_cooldown_seconds": 0,
+    }  # fmt: skip
+    return WorkerSettings(**(base | changes))
+
+
+def text(post: str, score: float, media_count: int) -> TextScore:
+    return TextScore(post_id=post, username="u", score=score, keyword_score=score, negativity=0.0,
+                     toxicity=0.0, sentiment_compound=0.0, keywords=["recall"], media_count=media_count,
+                     analyzer_version="t", scored_at=NOW)  # fmt: skip
+
+
+def image(post: str, uri: str, score: float, categories: list[str]) -> ImageScore:
+    return ImageScore(post_id=post, username="u", s3_uri=uri, sha256=uri, score=score,
+                      categories=categories, provider="rekognition", scored_at=NOW)  # fmt: skip
+
+
+def record(role: TopicRole, value: Any, offset: int = 0, partition: int = 0) -> Record:
+    return Record(
+        role,
+        "t",
+        partition,
+        offset,
+        getattr(value, "post_id", None),
+        value,
+        int(NOW.timestamp() * 1000),
+    )
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["name"] for c in CASES["cases"]])
+def test_engine_matches_the_shared_expectations(case: dict[str, Any]) -> None:
+    worker = engine.Engine(settings(), "g")
+    texts = [
+        record(
+            TopicRole.TEXT_SCORES, text("p1", case["text"]["score"], case["text"]["media_count"])
+        )
+    ]
+    images = [record(TopicRole.IMAGE_SCORES, image("p1", i["s3_uri"], i["score"], i["categories"]))
+              for i in case["images"]]  # fmt: skip
+    outputs: list[Output] = []
+    for batch in [*images, *texts] if case.get("text_last") else [*texts, *images]:
+        outputs += worker.process([batch])
+        worker.delivered(outputs)
+    scored = [o.value for o in outputs if o.role is TopicRole.SCORED_POSTS]
+    alerts = [o.value for o in outputs if o.role is TopicRole.ALERTS]
+    if case["expected"] is None:
+        assert scored == []
+        return
+    assert len(scored) == 1
+    result = scored[0]
+    assert isinstance(result, ScoredPost)
+    assert result.image_score == case["expected"]["image_score"]
+    assert result.final_score == pytest.approx(case["expected"]["final_score"])
+    assert len(alerts) == int(case["expected"]["alert"])
+
+
+def test_engine_emits_each_post_once_even_when_inputs_replay() -> None:
+    worker = engine.Engine(settings(), "g")
+    first = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.9, 0))])
+    worker.delivered(first)
+    again = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.9, 0), offset=1)])
+    assert [o.role for o in first] == [TopicRole.SCORED_POSTS, TopicRole.ALERTS]
+    assert again == []
+
+
+def test_engine_re_emits_when_the_batch_was_not_delivered() -> None:
+    worker = engine.Engine(settings(), "g")
+    lost = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.2, 0))])
+    retried = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.2, 0))])
+    assert lost == retried  # nothing was marked done before Kafka acknowledged it
+
+
+def test_without_image_analysis_the_text_decides_alone() -> None:
+    worker = engine.Engine(settings(analysis=AnalysisSpec()), "g")
+    out = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.75, 2))])
+    assert isinstance(out[0].value, ScoredPost)
+    assert out[0].value.final_score == 0.75
+
+
+class Hook:
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, bytes, Mapping[str, str]]] = []
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> notifier.Response:
+        self.calls.append((url, body, headers))
+        return notifier.Response(self.answers.pop(0) if self.answers else 200)
+
+
+def alert(post: str, username: str = "u") -> Alert:
+    return Alert(post_id=post, username=username, text_score=0.9, final_score=0.9, keywords=["recall"],
+                 toxicity=0.8)  # fmt: skip
+
+
+def make_notifier(
+    hook: Hook, cooldown: int = 0, fmt: Literal["slack", "generic"] = "generic"
+) -> notifier.Notifier:
+    webhooks = [WebhookTarget(name="pr", format=fmt, url_env="URL_PR", secret_env="KEY_PR")]
+    return notifier.Notifier(
+        settings(webhooks=webhooks, alert_cooldown_seconds=cooldown), "g", post=hook, sleep=lambda _s: None,
+        clock=lambda: 1000.0, environ={"URL_PR": "http://hook.local/x", "KEY_PR": "k3y"},
+    )  # fmt: skip
+
+
+def test_notifier_signs_generic_payloads_and_dedupes_per_post() -> None:
+    hook = Hook([])
+    n = make_notifier(hook)
+    assert (
+        n.process([record(TopicRole.ALERTS, alert("p1")), record(TopicRole.ALERTS, alert("p1"), 1)])
+        == []
+    )
+    assert len(hook.calls) == 1
+    url, body, headers = hook.calls[0]
+    assert url == "http://hook.local/x"
+    assert headers["X-Brandmon-Delivery"] == "p1"
+    assert headers["X-Brandmon-Signature"] == notifier.signature("k3y", body)
+    assert json.loads(body)["alert"]["post_id"] == "p1"
+
+
+def test_notifier_cooldown_is_per_account() -> None:
+    hook = Hook([])
+    n = make_notifier(hook, cooldown=900)
+    n.process([record(TopicRole.ALERTS, alert("p1", "a")), record(TopicRole.ALERTS, alert("p2", "a"), 1),
+               record(TopicRole.ALERTS, alert("p3", "b"), 2)])  # fmt: skip
+    assert [json.loads(c[1])["alert"]["post_id"] for c in hook.calls] == ["p1", "p3"]
+
+
+def test_notifier_retries_then_dead_letters() -> None:
+    hook = Hook([503, 503, 200])
+    n = make_notifier(hook)
+    assert n.process([record(TopicRole.ALERTS, alert("p1"))]) == []
+    assert len(hook.calls) == 3
+    hook = Hook([503] * 5)
+    failed = make_notifier(hook).process([record(TopicRole.ALERTS, alert("p2"))])
+    assert [o.role for o in failed] == [TopicRole.DEAD_LETTERS]
+    assert isinstance(failed[0].value, DeadLetter)
+    assert "HTTP 503 after 5 attempts" in failed[0].value.error
+    hook = Hook([404])
+    gone = make_notifier(hook).process([record(TopicRole.ALERTS, alert("p3"))])
+    assert len(hook.calls) == 1
+    assert isinstance(gone[0].value, DeadLetter)
+    assert "not retried" in gone[0].value.error
+
+
+def test_slack_payload_explains_the_alert() -> None:
+    hook = Hook([])
+    make_notifier(hook, fmt="slack").process([record(TopicRole.ALERTS, alert("p1"))])
+    text = json.loads(hook.calls[0][1])["text"]
+    assert "ACME" in text
+    assert "keywords: recall" in text
+    assert "offensive language (0.80)" in text
+    assert "X-Brandmon-Signature" not in hook.calls[0][2]
+
+
+class FakeS3:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
+        self.objects[f"{Bucket}/{Key}"] = Body
+
+
+def scored(post: str) -> ScoredPost:
+    return ScoredPost(post_id=post, username="u", text_score=0.1, final_score=0.1)
+
+
+def test_archive_keys_depend_only_on_where_a_batch_starts() -> None:
+    s3 = FakeS3()
+    worker = archiver.Archiver(settings(), s3)  # type: ignore[arg-type]
+    worker.process([record(TopicRole.SCORED_POSTS, scored(f"p{i}"), offset=i) for i in range(3)])
+    # After a crash the same start is consumed again with more records: the object is replaced.
+    worker.process([record(TopicRole.SCORED_POSTS, scored(f"p{i}"), offset=i) for i in range(5)])
+    assert list(s3.objects) == [
+        "archive/brands/acme/archive/date=2026-11-01/partition=0/00000000000000000000.jsonl.gz"
+    ]
+    lines = gzip.decompress(next(iter(s3.objects.values()))).decode().splitlines()
+    assert [json.loads(line)["post_id"] for line in lines] == [f"p{i}" for i in range(5)]
+    assert archiver.encode([record(TopicRole.SCORED_POSTS, scored("x"))]) == archiver.encode(
+        [record(TopicRole.SCORED_POSTS, scored("x"))]
+    )

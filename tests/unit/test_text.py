@@ -1,0 +1,230 @@
+"""Text scoring without Kafka: keyword matching rules, the score formula, batch scoring."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from brandmon_workers import text
+from brandmon_workers.contract.analysis import AnalysisSpec, Keyword, SentimentSpec, ToxicitySpec
+from brandmon_workers.contract.messages import KeywordHit, Post, Provenance
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def post(caption: str, post_id: str = "p1") -> Post:
+    return Post(
+        post_id=post_id,
+        shortcode="sc",
+        username="acme",
+        url="https://www.instagram.com/p/sc/",
+        caption=caption,
+        posted_at=NOW,
+        provenance=Provenance(source="ig", collected_at=NOW, collector_version="test"),
+    )
+
+
+def kw(term: str, weight: float = 0.5) -> Keyword:
+    return Keyword(term=term, weight=weight)
+
+
+def counts(caption: str, *keywords: Keyword) -> dict[str, int]:
+    return {hit.term: hit.count for hit in text.keyword_hits(caption, keywords)}
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("Hello  World", "hello world"),
+        ("#Recall now!", "recall now"),
+        ("CAFÉ crème", "cafe creme"),
+        ("data-breach, data_breach.", "data breach data breach"),
+        ("𝐫𝐞𝐜𝐚𝐥𝐥 ＲＥＣＡＬＬ", "recall recall"),  # noqa: RUF001 - look-alike letters are the point
+        ("Straße", "strasse"),
+        ("  \n\t ", ""),
+        ("🔥🔥 @acme_co", "acme co"),
+    ],
+)
+def test_normalize(raw: str, normalized: str) -> None:
+    assert text.normalize(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    ("caption", "expected"),
+    [
+        ("Product RECALL announced", 1),
+        ("#recall", 1),
+        ("#Recall #RECALL recall!", 3),
+        ("récall", 1),  # accents are ignored on both sides
+        ("recalled", 0),  # whole words only
+        ("prerecall", 0),
+        ("recall_notice", 1),  # '_' separates words
+        ("", 0),
+    ],
+)
+def test_single_word_keyword(caption: str, expected: int) -> None:
+    assert counts(caption, kw("recall")).get("recall", 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("caption", "expected"),
+    [
+        ("a data breach", 1),
+        ("Data-Breach!!", 1),
+        ("data\n  breach", 1),
+        ("#databreach", 1),  # hashtags compare with the phrase's spaces removed
+        ("#DataBreach", 1),
+        ("#data_breach", 1),  # matched word by word, not counted twice
+        ("#databreach and a data breach", 2),
+        ("metadata breach", 0),
+        ("data breaches", 0),
+        ("databreach", 0),  # only hashtags lose their spaces
+        ("#databreaches", 0),
+        ("#bigdatabreach", 0),
+        ("breach data", 0),
+    ],
+)
+def test_phrase_keyword(caption: str, expected: int) -> None:
+    assert counts(caption, kw("data breach")).get("data breach", 0) == expected
+
+
+def test_keyword_terms_are_normalized_like_text() -> None:
+    assert counts("data breach and recall", kw("#Recall"), kw("DATA  breach")) == {
+        "#Recall": 1,
+        "DATA  breach": 1,
+    }
+    assert counts("creme brulee", kw("Crème Brûlée")) == {"Crème Brûlée": 1}
+
+
+def test_hits_follow_configuration_order_and_carry_weights() -> None:
+    hits = text.keyword_hits("scam! recall, scam", [kw("recall", 0.4), kw("scam", 0.9)])
+    assert hits == [
+        KeywordHit(term="recall", weight=0.4, count=1),
+        KeywordHit(term="scam", weight=0.9, count=2),
+    ]
+
+
+def test_terms_equal_after_normalization_count_once_with_the_highest_weight() -> None:
+    hits = text.keyword_hits("Café", [kw("café", 0.3), kw("cafe", 0.7), kw("CAFE", 0.7)])
+    assert hits == [KeywordHit(term="cafe", weight=0.7, count=1)]
+
+
+def test_terms_without_words_never_match() -> None:
+    assert text.keyword_hits("!!! ###", [kw("!!!"), kw("#")]) == []
+
+
+def test_keyword_score_is_a_noisy_or_of_distinct_terms() -> None:
+    assert text.keyword_score([]) == 0.0
+    one = [KeywordHit(term="a", weight=0.6, count=5)]
+    assert text.keyword_score(one) == pytest.approx(0.6)  # repeats add nothing
+    two = [*one, KeywordHit(term="b", weight=0.5, count=1)]
+    assert text.keyword_score(two) == pytest.approx(1 - 0.4 * 0.5)
+    assert text.keyword_score([*two, KeywordHit(term="c", weight=1.0, count=1)]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kw_score", "neg", "tox", "expected"),
+    [
+        (0.0, 0.0, 0.0, 0.0),
+        (0.0, 1.0, 0.0, 0.3),  # a weight is what its signal alone can contribute
+        (0.0, 0.0, 1.0, 0.4),
+        (0.0, 1.0, 1.0, 1 - 0.7 * 0.6),
+        (0.5, 0.5, 0.5, 1 - 0.5 * 0.85 * 0.8),
+        (1.0, 0.0, 0.0, 1.0),
+    ],
+)
+def test_combine(kw_score: float, neg: float, tox: float, expected: float) -> None:
+    assert text.combine(kw_score, neg, tox, 0.3, 0.4) == pytest.approx(expected)
+
+
+def test_combine_stays_in_range_and_never_decreases() -> None:
+    grid = [i / 4 for i in range(5)]
+    for a in grid:
+        for b in grid:
+            for c in grid:
+                value = text.combine(a, b, c, 1.0, 1.0)
+                assert 0.0 <= value <= 1.0
+                assert value >= max(a, b, c) - 1e-12
+
+
+def test_negativity_and_toxicity_helpers() -> None:
+    assert text.negativity("") == 0.0
+    assert text.negativity("I love this, wonderful!") == 0.0
+    assert 0.5 < text.negativity("Terrible, awful scam. I hate it.") <= 1.0
+    toxic = text.toxicity_batch(["", "have a lovely day", "you are a fucking idiot"])
+    assert toxic[0] == 0.0
+    assert toxic[1] < 0.5 < toxic[2] <= 1.0
+
+
+def test_score_batch_fills_every_field() -> None:
+    spec = AnalysisSpec(keywords=[kw("recall", 0.6), kw("data breach", 0.5)])
+    (score,) = text.TextScorer(spec).score_batch(
+        [post("Awful: another #DataBreach and a recall. Recall!")], NOW
+    )
+    assert score.post_id == "p1"
+    assert score.username == "acme"
+    assert score.keywords == ["recall", "data breach"]
+    assert [h.count for h in score.keyword_hits] == [2, 1]
+    assert score.keyword_score == pytest.approx(1 - 0.4 * 0.5)
+    assert score.sentiment_compound < 0
+    assert score.negativity == pytest.approx(-score.sentiment_compound)
+    assert 0.0 <= score.toxicity <= 1.0
+    expected = text.combine(score.keyword_score, score.negativity, score.toxicity, 0.3, 0.4)
+    assert score.score == pytest.approx(expected)
+    assert score.analyzer_version == text.ANALYZER_VERSION
+    assert score.scored_at == NOW
+
+
+@pytest.mark.parametrize("caption", ["", "   \n "])
+def test_empty_caption_scores_zero(caption: str) -> None:
+    (score,) = text.TextScorer(AnalysisSpec(keywords=[kw("x")])).score_batch([post(caption)], NOW)
+    assert (score.score, score.keyword_score, score.negativity, score.toxicity) == (0, 0, 0, 0)
+    assert score.sentiment_compound == 0.0
+    assert score.keyword_hits == []
+
+
+def test_disabled_signals_score_zero_and_are_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: Any) -> Any:
+        raise AssertionError("disabled model was called")
+
+    monkeypatch.setattr(text, "_profanity", fail)
+    monkeypatch.setattr(text, "_vader", fail)
+    spec = AnalysisSpec(
+        sentiment=SentimentSpec(enabled=False), toxicity=ToxicitySpec(enabled=False)
+    )
+    (score,) = text.TextScorer(spec).score_batch([post("You fucking idiots, I hate you")], NOW)
+    assert (score.score, score.negativity, score.toxicity, score.sentiment_compound) == (0, 0, 0, 0)
+
+
+def test_one_toxicity_call_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def predict(texts: list[str]) -> list[float]:
+        calls.append(texts)
+        return [0.5] * len(texts)
+
+    monkeypatch.setattr(text, "_profanity", lambda: predict)
+    posts = [post(f"caption {i}", post_id=str(i)) for i in range(5)] + [post("", post_id="e")]
+    scores = text.TextScorer(AnalysisSpec()).score_batch(posts, NOW)
+    assert calls == [[f"caption {i}" for i in range(5)]]  # empty captions are not sent
+    assert [s.toxicity for s in scores] == [0.5] * 5 + [0.0]
+    assert [s.post_id for s in scores] == [*map(str, range(5)), "e"]
+
+
+def test_score_batch_of_nothing() -> None:
+    assert text.TextScorer(AnalysisSpec()).score_batch([], NOW) == []
+
+
+def test_scores_stay_in_range_on_extreme_weights() -> None:
+    spec = AnalysisSpec(
+        keywords=[kw("scam", 1.0)],
+        sentiment=SentimentSpec(weight=1.0),
+        toxicity=ToxicitySpec(weight=1.0),
+    )
+    captions = ["scam scam SCAM fucking awful horrible hate", "ok", "😡😡😡 !!!", "a" * 5000]
+    for score in text.TextScorer(spec).score_batch([post(c) for c in captions], NOW):
+        assert 0.0 <= score.score <= 1.0
+        assert not math.isnan(score.score)

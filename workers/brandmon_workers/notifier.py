@@ -1,0 +1,190 @@
+"""The notifier: alerts to webhooks, each post once, with a per-account cooldown.
+
+Payloads: `generic` (the alert as JSON, signed with HMAC-SHA256 in X-Brandmon-Signature
+when the webhook has a signing key) or `slack` (a Slack incoming-webhook message). Every
+request carries X-Brandmon-Delivery (the post id) so a receiver can drop the rare repeat
+that at-least-once delivery allows (a crash between sending and committing). Failures
+are retried with exponential backoff (timeouts, connection errors, 429 and 5xx); after the
+retry budget, or on another 4xx, the alert goes to the dead-letter topic with the reason.
+
+Dedupe and cooldown survive restarts: `start()` rebuilds them from the alerts this worker
+already committed. The cooldown is per account: a further alert about the same account
+within it is suppressed (logged and counted), the first is always sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from brandmon_workers.contract.messages import Alert, MessageModel
+from brandmon_workers.contract.settings import WebhookTarget, WorkerSettings
+from brandmon_workers.contract.topics import TopicRole
+from brandmon_workers.runtime import Context, Output, Record, record_dead_letter
+
+log = logging.getLogger(__name__)
+
+RETRIABLE_STATUS = {429, 500, 502, 503, 504}
+TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a webhook answered (status 0: no answer)."""
+
+    status: int
+    error: str = ""
+
+
+def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> Response:
+    """POST to a webhook and return its status; never raises for network errors."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:  # noqa: S310 - the user's webhook
+            return Response(answer.status)
+    except urllib.error.HTTPError as error:
+        return Response(error.code, f"HTTP {error.code}")
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        return Response(0, type(error).__name__)
+
+
+def generic_payload(alert: Alert, brand: str, monitor: str) -> bytes:
+    """Return the generic JSON payload of an alert."""
+    document = {"brand": brand, "monitor": monitor, "alert": alert.model_dump(mode="json")}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def slack_payload(alert: Alert, brand: str) -> bytes:
+    """Return a Slack incoming-webhook message for an alert."""
+    why = []
+    if alert.keywords:
+        why.append("keywords: " + ", ".join(alert.keywords))
+    if alert.toxicity >= 0.5:  # noqa: PLR2004 - the classifier's own decision threshold
+        why.append(f"offensive language ({alert.toxicity:.2f})")
+    if alert.negativity > 0:
+        why.append(f"negative sentiment ({alert.negativity:.2f})")
+    if alert.categories:
+        why.append("image: " + ", ".join(alert.categories))
+    text = (
+        f":rotating_light: *{brand}*: post {alert.post_id} by @{alert.username} scored "
+        f"{alert.final_score:.2f}" + (f" ({'; '.join(why)})" if why else "")
+    )
+    return json.dumps({"text": text}).encode()
+
+
+def signature(key: str, body: bytes) -> str:
+    """Return the X-Brandmon-Signature value of a body."""
+    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Notifier:
+    """The notifier role."""
+
+    inputs: Mapping[TopicRole, type[MessageModel]] = {TopicRole.ALERTS: Alert}
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        group: str,
+        *,
+        post: Callable[[str, bytes, Mapping[str, str]], Response] = http_post,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        attempts: int = 5,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self._post = post
+        self._sleep = sleep
+        self._clock = clock
+        self.attempts = attempts
+        self.delivered_posts: set[str] = set()
+        self.last_sent: dict[str, float] = {}
+        # URLs and keys are read once; they are secrets, so they are never logged.
+        self._urls = {w.name: environ.get(w.url_env, "") for w in settings.webhooks}
+        self._keys = {
+            w.name: environ.get(w.secret_env, "") for w in settings.webhooks if w.secret_env
+        }
+
+    def start(self, context: Context) -> None:
+        """Rebuild dedupe and cooldown from the alerts this worker already committed."""
+        for message in context.read_topic(TopicRole.ALERTS, until_committed_by=self.group):
+            key = message.key()
+            if key is not None:
+                self.delivered_posts.add(key.decode())
+            stamp = message.timestamp()[1] / 1000
+            value = message.value()
+            if value:
+                username = Alert.model_validate_json(value).username
+                self.last_sent[username] = max(self.last_sent.get(username, 0.0), stamp)
+
+    def process(self, records: Sequence[Record]) -> list[Output]:
+        """Deliver each new alert to every webhook; dead-letter what cannot be delivered."""
+        outputs: list[Output] = []
+        for record in records:
+            alert = record.value
+            assert isinstance(alert, Alert)
+            if alert.post_id in self.delivered_posts:
+                continue
+            now = self._clock()
+            since = now - self.last_sent.get(alert.username, float("-inf"))
+            if since < self.settings.alert_cooldown_seconds:
+                log.info("alert suppressed by cooldown", extra={"fields": {"post": alert.post_id,
+                         "account": alert.username}})  # fmt: skip
+                self.delivered_posts.add(alert.post_id)
+                continue
+            for webhook in self.settings.webhooks:
+                failure = self._deliver(webhook, alert)
+                if failure:
+                    letter = record_dead_letter(
+                        record, f"webhook {webhook.name}: {failure}", "notifier"
+                    )
+                    outputs.append(Output(TopicRole.DEAD_LETTERS, alert.post_id, letter))
+            self.delivered_posts.add(alert.post_id)
+            self.last_sent[alert.username] = now
+        return outputs
+
+    def delivered(self, outputs: Sequence[Output]) -> None:
+        """Nothing to record: deliveries are side effects made during process()."""
+
+    def _deliver(self, webhook: WebhookTarget, alert: Alert) -> str:
+        """Send one alert to one webhook, with retries; return '' or why it failed."""
+        url = self._urls.get(webhook.name, "")
+        if not url:
+            return f"no URL in {webhook.url_env}"
+        if webhook.format == "slack":
+            body = slack_payload(alert, self.settings.brand)
+        else:
+            body = generic_payload(alert, self.settings.brand, self.settings.monitor)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "brandmon-notifier/0.1.0",
+            "X-Brandmon-Delivery": alert.post_id,
+        }
+        key = self._keys.get(webhook.name)
+        if key and webhook.format == "generic":
+            headers["X-Brandmon-Signature"] = signature(key, body)
+        last = ""
+        for attempt in range(self.attempts):
+            answer = self._post(url, body, headers)
+            if 200 <= answer.status < 300:  # noqa: PLR2004 - HTTP success
+                log.info(
+                    "alert delivered",
+                    extra={"fields": {"post": alert.post_id, "webhook": webhook.name}},
+                )
+                return ""
+            last = answer.error or f"HTTP {answer.status}"
+            if answer.status and answer.status not in RETRIABLE_STATUS:
+                return f"{last} (not retried)"
+            if attempt + 1 < self.attempts:
+                self._sleep(min(60.0, 2.0**attempt))
+        return f"{last} after {self.attempts} attempts"
