@@ -1,4 +1,4 @@
-"""The pipeline on real Kafka and S3: analyzers → builtin engine → notifier → archiver.
+"""The pipeline on real Kafka and S3: collector (replay) → analyzers → builtin engine → notifier → archiver.
 
 Rekognition cannot be reached from here: the image analyzer talks to a contract double
 that answers DetectModerationLabels with the documented response shape.
@@ -6,7 +6,9 @@ that answers DetectModerationLabels with the documented response shape.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import os
 import signal
@@ -25,11 +27,19 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brandmon_workers import roles
+from brandmon_workers.collector import run as collector
 from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, Keyword, ScoringSpec
-from brandmon_workers.contract.messages import DeadLetter, Media, Post, Provenance
-from brandmon_workers.contract.settings import S3Settings, WebhookTarget, WorkerSettings
+from brandmon_workers.contract.messages import DeadLetter
+from brandmon_workers.contract.settings import (
+    S3Settings,
+    SourceSettings,
+    WebhookTarget,
+    WorkerSettings,
+)
+from brandmon_workers.contract.sources import ReplaySource
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from brandmon_workers.runtime import MAX_INPUT_BYTES, Worker
+from tests.images import png
 from tests.platform.conftest import eventually
 
 if TYPE_CHECKING:
@@ -84,31 +94,49 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
-def posts() -> list[Post]:
-    provenance = Provenance(source="test", collected_at=NOW, collector_version="test")
-    captions = {
-        "p-benign-1": "Loving my new ACME blender, smoothies every morning!",
-        "p-benign-2": "ACME support sorted my order in five minutes. Great team.",
-        "p-benign-3": "Unboxing the ACME kettle today #acme #kitchen",
-        "p-breach": "Heard about the ACME data breach? Change your passwords now",
-        "p-recall": "ACME announces a #recall of the X200 toaster",
-        "p-breach-photo": "Screenshot of the leaked ACME customer list. Data breach confirmed.",
-        "p-benign-photo": "Our ACME picnic set at the lake",
-    }
-    out = []
-    for post_id, caption in captions.items():
-        media = [f"s3://media/{post_id}.jpg"] if post_id.endswith("photo") else []
-        out.append(Post(post_id=post_id, shortcode=post_id, username=f"user-{post_id}",
-                        url=f"https://example.invalid/{post_id}", caption=caption, posted_at=NOW,
-                        media_uris=media, provenance=provenance))  # fmt: skip
-    return out
+CAPTIONS = {
+    "p-benign-1": "Loving my new ACME blender, smoothies every morning!",
+    "p-benign-2": "ACME support sorted my order in five minutes. Great team.",
+    "p-benign-3": "Unboxing the ACME kettle today #acme #kitchen",
+    "p-breach": "Heard about the ACME data breach? Change your passwords now",
+    "p-recall": "ACME announces a #recall of the X200 toaster",
+    "p-breach-photo": "Screenshot of the leaked ACME customer list. Data breach confirmed.",
+    "p-benign-photo": "Our ACME picnic set at the lake",
+}
+IMAGES = {"p-breach-photo": png((200, 30, 30)), "p-benign-photo": png((30, 160, 60))}
 
 
-def media_of(post: Post) -> list[Media]:
-    provenance = Provenance(source="test", collected_at=NOW, collector_version="test")
-    return [Media(post_id=post.post_id, username=post.username, index=i, s3_uri=uri, content_type="image/jpeg",
-                  sha256=f"sha-{post.post_id}-{i}", size_bytes=1000, provenance=provenance)
-            for i, uri in enumerate(post.media_uris)]  # fmt: skip
+def recording(post_ids: list[str]) -> bytes:
+    """Return a replay recording (docs/replay-format.md) of the given posts, images inline."""
+    lines = []
+    for post_id in post_ids:
+        post = {"post_id": post_id, "shortcode": post_id, "username": f"user-{post_id}",
+                "url": f"https://example.invalid/{post_id}", "caption": CAPTIONS[post_id],
+                "posted_at": NOW.isoformat()}  # fmt: skip
+        images = (
+            [f"data:image/png;base64,{base64.b64encode(IMAGES[post_id]).decode()}"]
+            if post_id in IMAGES
+            else []
+        )
+        lines.append(json.dumps({"post": post, "images": images}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def media_key(post_id: str) -> str:
+    """The content-addressed object name the collector gives an image."""
+    return f"brands/acme/media/{hashlib.sha256(IMAGES[post_id]).hexdigest()}.png"
+
+
+def collect(
+    settings: WorkerSettings, s3: S3Client, bucket: str, post_ids: list[str], log: Path
+) -> None:
+    """Run the collector (replay source) once over a recording of these posts."""
+    s3.put_object(Bucket=bucket, Key="recordings/acme.jsonl", Body=recording(post_ids))
+    source = SourceSettings(
+        name="recorded", replay=ReplaySource(s3_uri=f"s3://{bucket}/recordings/acme.jsonl")
+    )
+    report = collector.run(settings.model_copy(update={"source": source}), termination_log=log)
+    assert report.errors == 0, report.message
 
 
 @pytest.fixture
@@ -203,11 +231,11 @@ def test_posts_flow_to_alerts_and_archive_exactly_once(
     rekognition = FakeRekognition({
         # Weights 0.6/0.4: a damaging caption with a violent photo alerts; a benign image
         # (its one label under MinConfidence) weighs the score down.
-        "p-breach-photo.jpg": [
+        media_key("p-breach-photo"): [
             {"Name": "Weapons", "ParentName": "Violence", "Confidence": 91.0, "TaxonomyLevel": 2},
             {"Name": "Violence", "ParentName": "", "Confidence": 91.0, "TaxonomyLevel": 1},
         ],
-        "p-benign-photo.jpg": [{"Name": "Explicit", "ParentName": "", "Confidence": 20.0, "TaxonomyLevel": 1}],
+        media_key("p-benign-photo"): [{"Name": "Explicit", "ParentName": "", "Confidence": 20.0, "TaxonomyLevel": 1}],
     })  # fmt: skip
     image = Worker(
         "image-analyzer",
@@ -223,17 +251,8 @@ def test_posts_flow_to_alerts_and_archive_exactly_once(
     # The text analyzer runs as a real process, so that it can be killed mid-stream.
     text = worker_process(settings, "text-analyzer", tmp_path / "text.log")
     try:
-        batch = posts()
-        produce(
-            settings,
-            TopicRole.POSTS,
-            [(p.post_id, p.model_dump_json().encode()) for p in batch[:4]],
-        )
-        produce(
-            settings,
-            TopicRole.MEDIA,
-            [(m.post_id, m.model_dump_json().encode()) for p in batch for m in media_of(p)],
-        )
+        ids = list(CAPTIONS)
+        collect(settings, s3, bucket, ids[:4], tmp_path / "termination-1")
         # Malformed and oversized inputs go to the dead letters; the workers keep going.
         produce(settings, TopicRole.POSTS, [("bad-json", b"{not json"), ("bad-schema", b'{"post_id": 3}'),
                                             ("huge", b"x" * (MAX_INPUT_BYTES + 1))])  # fmt: skip
@@ -244,15 +263,11 @@ def test_posts_flow_to_alerts_and_archive_exactly_once(
         )
         text.send_signal(signal.SIGKILL)  # no chance to flush or commit
         text.wait(10)
-        produce(
-            settings,
-            TopicRole.POSTS,
-            [(p.post_id, p.model_dump_json().encode()) for p in batch[4:]],
-        )
+        # The next run replays the whole recording: only the posts not yet sent go out.
+        collect(settings, s3, bucket, ids, tmp_path / "termination-2")
+        assert json.loads((tmp_path / "termination-2").read_text())["postsSeen"] == 4
         text = worker_process(settings, "text-analyzer", tmp_path / "text.log")
-
-        ids = {p.post_id for p in batch}
-        eventually(lambda: {r["post_id"] for r in archived(s3, bucket)} == ids, timeout=90,
+        eventually(lambda: {r["post_id"] for r in archived(s3, bucket)} == set(ids), timeout=90,
                    what="every post archived")  # fmt: skip
         eventually(
             lambda: {b["alert"]["post_id"] for b in webhook[1]} == ALERTING,
