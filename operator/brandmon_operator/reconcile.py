@@ -134,8 +134,8 @@ def reconcile_topics(
         status={"topics": topics.topic_status(desired, live)},
     )
     for spec in plan.create:
-        verb = "Recreated" if spec.name in plan.recreated else "Created"
-        outcome.events.append(("Normal", f"Topic{verb}", f"{verb} Kafka topic {spec.name}"))
+        if spec.name not in plan.recreated:  # recreations get the Warning below instead
+            outcome.events.append(("Normal", "TopicCreated", f"Created Kafka topic {spec.name}"))
     for name, count in plan.grow.items():
         outcome.events.append(
             ("Normal", "TopicGrown", f"Grew Kafka topic {name} to {count} partitions")

@@ -282,7 +282,8 @@ def test_threshold_change_upgrades_alerts_in_place_and_replaces_aggregates(
 def test_ksqldb_outage_and_rejection_show_in_status(
     kube: client.ApiClient, namespace: str, ksqldb: KsqlDbDouble, run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
-    run_operator(namespace, resync_seconds=2)
+    # A long timer: the rejection below must be what the update handler sees, not a resync.
+    run_operator(namespace, resync_seconds=60)
     ksqldb.set_unavailable(True)
     create_monitor(kube, namespace, sample())
 
