@@ -72,6 +72,14 @@ platform-down: venv ## stop the local platform, leaving no process behind
 platform-status: venv ## show each platform component's health
 	$(PLATFORM) status
 
+.PHONY: demo
+demo: platform-build ## the operator and a full pipeline locally on the bundled dataset; shows what it flagged
+	$(BIN)/python -m brandmon_devtools.demo
+
+.PHONY: demo-down
+demo-down: venv ## stop the demo and the platform (every process the demo started)
+	$(PLATFORM) down
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from brandmon_devtools import demo
 from brandmon_workers import roles
 from brandmon_workers.collector import run as collector
 from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, Keyword, ScoringSpec
@@ -70,28 +70,11 @@ class FakeRekognition:
         return {"ModerationLabels": found, "ModerationModelVersion": "7.0", "ContentTypes": []}
 
 
-class Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        return
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    bodies: list[dict[str, Any]] = []
-    handler = type("Handler", (Receiver,), {"bodies": bodies})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
-    server.shutdown()
-    server.server_close()
+    """A local webhook receiver recording every delivery."""
+    with demo.webhook_receiver() as receiver:
+        yield receiver
 
 
 CAPTIONS = {

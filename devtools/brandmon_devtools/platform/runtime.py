@@ -540,7 +540,8 @@ def _argv(platform: Platform, state: State, binaries: Binaries) -> dict[str, lis
             f"--audit-policy-file={pki / 'audit-policy.json'}",
             f"--audit-log-path={platform.audit_log}",
             "--audit-log-format=json",
-            "--audit-log-maxsize=0",
+            # 0 would mean lumberjack's 100 MB default: rotating mid-test loses events.
+            "--audit-log-maxsize=100000",
         ],
         "kube-controller-manager": [
             str(binaries.kube),
