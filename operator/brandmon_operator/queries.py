@@ -128,7 +128,7 @@ def plan_queries(
     upgrade -= replace
     plan.in_sync = [n for n in plan.in_sync if n not in replace]
 
-    plan.drop = _reverse_topological(to_drop, graph)
+    plan.drop = drop_order(to_drop, graph)
     for statement in desired:
         if statement.name in upgrade:
             plan.create.append((statement, "or-replace"))
@@ -137,7 +137,7 @@ def plan_queries(
     return plan
 
 
-def _reverse_topological(names: set[str], graph: Mapping[str, Sequence[str]]) -> list[str]:
+def drop_order(names: set[str], graph: Mapping[str, Sequence[str]]) -> list[str]:
     """Order names so that every object is dropped before the objects it reads from."""
     remaining = set(names)
     ordered: list[str] = []

@@ -353,7 +353,7 @@ def cleanup(
         prefix = ksql.object_prefix(monitor.namespace, monitor.name)
         live = client.live_objects(prefix)
         graph = {n: r.sources for n, r in recorded.items()}
-        order = queries._reverse_topological(set(live), graph)  # noqa: SLF001 - same planner
+        order = queries.drop_order(set(live), graph)
         own_sinks = {
             s.name
             for s in ksql.statements(monitor.namespace, monitor.name, monitor.spec, names)

@@ -57,7 +57,7 @@ def record(role: TopicRole, value: Any, offset: int = 0, partition: int = 0) -> 
 
 @pytest.mark.parametrize("case", CASES["cases"], ids=[c["name"] for c in CASES["cases"]])
 def test_engine_matches_the_shared_expectations(case: dict[str, Any]) -> None:
-    worker = engine.Engine(settings(), "g")
+    worker = engine.Engine(settings())
     texts = [
         record(
             TopicRole.TEXT_SCORES, text("p1", case["text"]["score"], case["text"]["media_count"])
@@ -83,7 +83,7 @@ def test_engine_matches_the_shared_expectations(case: dict[str, Any]) -> None:
 
 
 def test_engine_emits_each_post_once_even_when_inputs_replay() -> None:
-    worker = engine.Engine(settings(), "g")
+    worker = engine.Engine(settings())
     first = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.9, 0))])
     worker.delivered(first)
     again = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.9, 0), offset=1)])
@@ -92,14 +92,14 @@ def test_engine_emits_each_post_once_even_when_inputs_replay() -> None:
 
 
 def test_engine_re_emits_when_the_batch_was_not_delivered() -> None:
-    worker = engine.Engine(settings(), "g")
+    worker = engine.Engine(settings())
     lost = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.2, 0))])
     retried = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.2, 0))])
     assert lost == retried  # nothing was marked done before Kafka acknowledged it
 
 
 def test_without_image_analysis_the_text_decides_alone() -> None:
-    worker = engine.Engine(settings(analysis=AnalysisSpec()), "g")
+    worker = engine.Engine(settings(analysis=AnalysisSpec()))
     out = worker.process([record(TopicRole.TEXT_SCORES, text("p1", 0.75, 2))])
     assert isinstance(out[0].value, ScoredPost)
     assert out[0].value.final_score == 0.75
@@ -125,7 +125,7 @@ def make_notifier(
 ) -> notifier.Notifier:
     webhooks = [WebhookTarget(name="pr", format=fmt, url_env="URL_PR", secret_env="KEY_PR")]
     return notifier.Notifier(
-        settings(webhooks=webhooks, alert_cooldown_seconds=cooldown), "g", post=hook, sleep=lambda _s: None,
+        settings(webhooks=webhooks, alert_cooldown_seconds=cooldown), post=hook, sleep=lambda _s: None,
         clock=lambda: 1000.0, environ={"URL_PR": "http://hook.local/x", "KEY_PR": "k3y"},
     )  # fmt: skip
 

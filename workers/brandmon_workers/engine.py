@@ -81,17 +81,16 @@ class Engine:
         TopicRole.IMAGE_SCORES: ImageScore,
     }
 
-    def __init__(self, settings: WorkerSettings, group: str) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.scoring = settings.scoring
         self.images_enabled = settings.analysis.image.provider != "none"
-        self.group = group
         self.posts: dict[str, PostState] = {}
 
     def start(self, context: Context) -> None:
         """Rebuild state: inputs already consumed, and posts already scored."""
         rebuilt = 0
         for role in (TopicRole.TEXT_SCORES, TopicRole.IMAGE_SCORES):
-            for message in context.read_topic(role, until_committed_by=self.group):
+            for message in context.read_topic(role, handled_only=True):
                 value = message.value()
                 if value:
                     self._absorb(role, self.inputs[role].model_validate_json(value))

@@ -93,7 +93,6 @@ class Notifier:
     def __init__(
         self,
         settings: WorkerSettings,
-        group: str,
         *,
         post: Callable[[str, bytes, Mapping[str, str]], Response] = http_post,
         sleep: Callable[[float], None] = time.sleep,
@@ -102,7 +101,6 @@ class Notifier:
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.settings = settings
-        self.group = group
         self._post = post
         self._sleep = sleep
         self._clock = clock
@@ -117,7 +115,7 @@ class Notifier:
 
     def start(self, context: Context) -> None:
         """Rebuild dedupe and cooldown from the alerts this worker already committed."""
-        for message in context.read_topic(TopicRole.ALERTS, until_committed_by=self.group):
+        for message in context.read_topic(TopicRole.ALERTS, handled_only=True):
             key = message.key()
             if key is not None:
                 self.delivered_posts.add(key.decode())

@@ -96,12 +96,11 @@ def build(role: str, settings: WorkerSettings, **worker_options: Any) -> Worker:
     from brandmon_workers.engine import Engine  # noqa: PLC0415
     from brandmon_workers.notifier import Notifier  # noqa: PLC0415
 
-    group = f"brandmon.{settings.namespace}.{settings.monitor}.{role}"
     processors: dict[str, Any] = {
         "text-analyzer": lambda: TextAnalyzer(settings),
         "image-analyzer": lambda: ImageAnalyzer(settings),
-        "aggregator": lambda: Engine(settings, group),
-        "notifier": lambda: Notifier(settings, group),
+        "aggregator": lambda: Engine(settings),
+        "notifier": lambda: Notifier(settings),
         "archiver": lambda: Archiver(settings, s3_client(settings)),
     }
     options = {

@@ -104,18 +104,21 @@ class Processor(Protocol):
 class Context:
     """What a processor may use at start-up: settings and a way to read a whole topic."""
 
-    def __init__(self, settings: WorkerSettings, consumer_config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings: WorkerSettings, consumer_config: Mapping[str, Any], group: str
+    ) -> None:
         self.settings = settings
+        self.group = group
+        """The worker's own consumer group."""
         self._consumer_config = dict(consumer_config)
 
-    def read_topic(
-        self, role: TopicRole, until_committed_by: str | None = None
-    ) -> Iterator[Message]:
+    def read_topic(self, role: TopicRole, handled_only: bool = False) -> Iterator[Message]:
         """Yield every message of a topic from the beginning up to its current end.
 
-        With `until_committed_by` (a consumer group), stop at that group's committed offsets
-        instead: what that group has already handled.
+        With `handled_only`, stop at this worker's committed offsets instead: what the
+        worker had already handled before it (re)started.
         """
+        until_committed_by = self.group if handled_only else None
         topic = self.settings.topics.of(role)
         reader = Consumer(
             self._consumer_config
@@ -196,6 +199,11 @@ def dead_letter(message: Message, error: str, worker: str) -> DeadLetter:
         worker=worker,
         failed_at=datetime.now(UTC),
     )
+
+
+def group_id(settings: WorkerSettings, role: str) -> str:
+    """Return the consumer group of one role of one monitor."""
+    return f"brandmon.{settings.namespace}.{settings.monitor}.{role}"
 
 
 def record_dead_letter(record: Record, error: str, worker: str) -> DeadLetter:
@@ -290,7 +298,7 @@ class Worker:
         self._sleep = sleep
         base = {"bootstrap.servers": settings.kafka_bootstrap_servers, **(client_config or {})}
         self.consumer_config = base | {
-            "group.id": f"brandmon.{settings.namespace}.{settings.monitor}.{name}",
+            "group.id": group_id(settings, name),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "max.partition.fetch.bytes": 4 * MAX_INPUT_BYTES,
@@ -334,7 +342,11 @@ class Worker:
         """Work until `stop` is set, then finish the batch in hand and close cleanly."""
         self._serve()
         self.processor.start(
-            Context(self.settings, {"bootstrap.servers": self.settings.kafka_bootstrap_servers})
+            Context(
+                self.settings,
+                {"bootstrap.servers": self.settings.kafka_bootstrap_servers},
+                self.consumer_config["group.id"],
+            )
         )
         consumer = Consumer(self.consumer_config)
         producer = Producer(self.producer_config)
