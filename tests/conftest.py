@@ -1,8 +1,8 @@
 """Shared fixtures: the local platform and per-test isolation on it.
 
-Tests under tests/unit are marked `unit` and need nothing; tests under tests/platform (and
-later tests/e2e) are marked `platform` and get a real kube-apiserver, Kafka broker and S3
-server. The session reuses a platform that is already running (`make platform-up`) or
+Tests under tests/unit are marked `unit` and need nothing; tests under tests/platform are
+marked `platform` and get a real kube-apiserver, Kafka broker and S3 server; those under
+tests/platform/faults are also marked `fault` (they stop and break components on purpose). The session reuses a platform that is already running (`make platform-up`) or
 starts one and stops it at the end. Each test gets its own namespace, topic prefix and
 bucket, so tests never see each other's state.
 """
@@ -25,16 +25,16 @@ from brandmon_devtools.platform import runtime
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_FOLDER_MARKERS = {"unit": "unit", "platform": "platform"}
+_FOLDER_MARKERS = {"unit": "unit", "platform": "platform", "faults": "fault"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by the folder it lives in, so `-m unit` needs no decorators."""
     for item in items:
-        folder = Path(item.path).relative_to(Path(__file__).parent).parts[0]
-        marker = _FOLDER_MARKERS.get(folder)
-        if marker:
-            item.add_marker(marker)
+        for folder in Path(item.path).relative_to(Path(__file__).parent).parts[:-1]:
+            marker = _FOLDER_MARKERS.get(folder)
+            if marker:
+                item.add_marker(marker)
 
 
 def unique(prefix: str) -> str:

@@ -64,6 +64,11 @@ def _say(message: str) -> None:
     print(f"[platform] {message}", file=sys.stderr, flush=True)
 
 
+def _kafka_cluster_id() -> str:
+    # Kafka's own format: 16 random bytes, URL-safe base64 without padding.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 @dataclass
 class State:
     """What a running platform is: its ports, credentials and process ids."""
@@ -73,6 +78,8 @@ class State:
     s3_access_key: str
     s3_secret_key: str
     pids: dict[str, int] = field(default_factory=dict)
+    # Kept so a restarted broker finds its formatted log directory its own.
+    kafka_cluster_id: str = field(default_factory=_kafka_cluster_id)
 
 
 @dataclass(frozen=True)
@@ -197,9 +204,11 @@ def processes(root: Path) -> list[int]:
     return pids
 
 
-def _spawn(platform: Platform, name: str, argv: list[str], env: dict[str, str]) -> int:
+def _spawn(
+    platform: Platform, name: str, argv: list[str], env: dict[str, str], append: bool = False
+) -> int:
     log = platform.logs / f"{name}.log"
-    with log.open("w") as sink:
+    with log.open("a" if append else "w") as sink:
         sink.write(f"# {shlex.join(argv)}\n")
         sink.flush()
         process = subprocess.Popen(
@@ -433,11 +442,6 @@ def _write_env(platform: Platform, state: State) -> None:
     platform.env_file.chmod(0o600)
 
 
-def _kafka_cluster_id() -> str:
-    # Kafka's own format: 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
 def _kafka_files(platform: Platform, state: State) -> tuple[Path, Path]:
     ports = state.ports
     data = platform.data("kafka")
@@ -494,7 +498,7 @@ def _argv(platform: Platform, state: State, binaries: Binaries) -> dict[str, lis
     java = ["java", "-Xms128m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{binaries.kafka_libs}/*"]  # fmt: skip
     kafka_format = [*java, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                    "-t", _kafka_cluster_id(), "-c", str(server)]  # fmt: skip
+                    "-t", state.kafka_cluster_id, "-c", str(server)]  # fmt: skip
     kafka_run = [*java, "kafka.Kafka", str(server)]
     return {
         "etcd": [
@@ -581,6 +585,57 @@ def _link_tools(platform: Platform, binaries: Binaries) -> None:
 # --- public operations ----------------------------------------------------------------
 
 
+def _component_env(state: State) -> dict[str, dict[str, str]]:
+    return {
+        "minio": {
+            "MINIO_ROOT_USER": state.s3_access_key,
+            "MINIO_ROOT_PASSWORD": state.s3_secret_key,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+        }
+    }
+
+
+def _running_state(platform: Platform, name: str) -> State:
+    if name not in COMPONENTS:
+        msg = f"unknown component {name!r}; one of {', '.join(COMPONENTS)}"
+        raise PlatformError(msg)
+    state = platform.load_state()
+    if state is None:
+        msg = f"no platform is running in {platform.root}"
+        raise PlatformError(msg)
+    return state
+
+
+def stop_component(platform: Platform, name: str, kill: bool = False) -> None:
+    """Stop one component (SIGKILL with kill=True, as a crash), keeping its data and port.
+
+    For fault tests: clients see the outage, and start_component brings the same
+    component back at the same address with the data it had.
+    """
+    state = _running_state(platform, name)
+    pid = state.pids[name]
+    if kill:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    _stop_pids([pid], grace=15)
+
+
+def start_component(platform: Platform, name: str, timeout: float = 120.0) -> None:
+    """Start a stopped component again on its port and data, and wait until it is healthy."""
+    state = _running_state(platform, name)
+    if _alive(state.pids[name]):
+        msg = f"{name} is still running (pid {state.pids[name]})"
+        raise PlatformError(msg)
+    binaries = ensure_all(load_pins(), platform.logs)
+    argv = _argv(platform, state, binaries)[name]
+    state.pids[name] = _spawn(
+        platform, name, argv, _component_env(state).get(name, {}), append=True
+    )
+    platform.save_state(state)
+    _wait_healthy(platform, state, [name], timeout)
+
+
 def is_running(platform: Platform) -> bool:
     """Return whether every component of this platform is up and healthy."""
     state = platform.load_state()
@@ -612,14 +667,7 @@ def up(platform: Platform | None = None, pins: Pins | None = None) -> Platform:
     _write_kubeconfig(platform, state)
     _link_tools(platform, binaries)
     argv = _argv(platform, state, binaries)
-    env = {
-        "minio": {
-            "MINIO_ROOT_USER": state.s3_access_key,
-            "MINIO_ROOT_PASSWORD": state.s3_secret_key,
-            "MINIO_BROWSER": "off",
-            "MINIO_UPDATE": "off",
-        }
-    }
+    env = _component_env(state)
     try:
         _say("starting etcd, Kafka and MinIO")
         for name in ("etcd", "kafka", "minio"):
