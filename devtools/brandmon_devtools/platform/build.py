@@ -3,12 +3,16 @@
 Everything comes from registries this project can reach: Go modules through the module
 proxy, Kafka through Maven Central. Outputs live under the cache directory keyed by the
 pinned version and a hash of the build inputs, so a second run finds them and starts fast.
+
+The chart tools (helm, kube-score) are built separately by `ensure_tools`: the platform and
+`make demo` do not need them, so they never wait for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +39,14 @@ class Binaries:
     etcd: Path
     minio: Path
     kafka_libs: Path
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Paths of the chart tools (not needed to run the platform)."""
+
+    helm: Path
+    kube_score: Path
 
 
 class BuildError(RuntimeError):
@@ -119,17 +131,22 @@ def _version_ldflags(pins: Pins) -> str:
     return " ".join(flags)
 
 
-def _go_build(name: str, module_dir: Path, version: str, ldflags: str, logs: Path) -> Path:
-    key = _inputs_hash(
-        module_dir / "go.mod", module_dir / "go.sum", module_dir / "main.go", extra=ldflags
-    )
+def _go_build(
+    name: str, module_dir: Path, version: str, ldflags: str, logs: Path, *, package: str = "."
+) -> Path:
+    """Build `package` of the wrapper module (its own main, or a `tool` it requires)."""
+    inputs = [module_dir / f for f in ("go.mod", "go.sum", "main.go")]
+    # A tool-only wrapper has no main.go; the package joins the key so keys never collide,
+    # while the kube and etcd keys stay what they were (no rebuild of existing caches).
+    extra = ldflags if package == "." else f"{ldflags} {package}"
+    key = _inputs_hash(*(path for path in inputs if path.exists()), extra=extra)
     out = cache_dir() / "bin" / f"{name}-{version}-{key}"
     if out.exists():
         return out
     _require("go", f"build {name} from the Go module proxy")
     _say(f"building {name} {version} from the Go module proxy (first time only; minutes)")
     partial = out.with_suffix(".partial")
-    argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), "."]
+    argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package]
     _run_logged(f"go build {name}", argv, module_dir, _go_env(), logs / f"build-{name}.log")
     partial.rename(out)
     _prune(out)
@@ -198,3 +215,52 @@ def ensure_all(pins: Pins, logs: Path) -> Binaries:
         minio=ensure_minio(pins, logs),
         kube=ensure_kube(pins, logs),
     )
+
+
+def _required_version(gomod: str, module: str) -> str:
+    """Return the version the wrapper's go.mod requires of `module`."""
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", gomod, re.MULTILINE)
+    if match is None:
+        msg = f"go.mod does not require {module}"
+        raise BuildError(msg)
+    return match.group(1)
+
+
+def helm_ldflags(pins: Pins, gomod: str) -> str:
+    """Return helm's release ldflags: `helm version` and the default kubeVersion are right.
+
+    Like helm's own Makefile, the default Kubernetes version of `helm template` and
+    `helm lint` follows the client-go helm links (v0.36.x -> 1.36).
+    """
+    client_go = _required_version(gomod, "k8s.io/client-go").removeprefix("v").split(".")
+    major, minor = str(int(client_go[0]) + 1), client_go[1]
+    internal = "helm.sh/helm/v3/internal/version"
+    flags = [
+        "-s", "-w",
+        f"-X {internal}.version={pins.helm}",
+        f"-X {internal}.metadata=",
+        f"-X {internal}.gitTreeState=clean",
+    ]  # fmt: skip
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags += [f"-X {package}.k8sVersionMajor={major}", f"-X {package}.k8sVersionMinor={minor}"]
+    return " ".join(flags)
+
+
+def ensure_helm(pins: Pins, logs: Path) -> Path:
+    """Return the helm binary, built from the wrapper module platform/go/helm."""
+    module = repo_root() / "platform" / "go" / "helm"
+    ldflags = helm_ldflags(pins, (module / "go.mod").read_text())
+    return _go_build("helm", module, pins.helm, ldflags, logs, package="helm.sh/helm/v3/cmd/helm")
+
+
+def ensure_kube_score(pins: Pins, logs: Path) -> Path:
+    """Return the kube-score binary, built from the wrapper module platform/go/kube-score."""
+    module = repo_root() / "platform" / "go" / "kube-score"
+    ldflags = f"-s -w -X main.version={pins.kube_score.removeprefix('v')}"
+    package = "github.com/zegl/kube-score/cmd/kube-score"
+    return _go_build("kube-score", module, pins.kube_score, ldflags, logs, package=package)
+
+
+def ensure_tools(pins: Pins, logs: Path) -> Tools:
+    """Build the chart tools if missing (`brandmon-platform build --tools`)."""
+    return Tools(helm=ensure_helm(pins, logs), kube_score=ensure_kube_score(pins, logs))

@@ -24,7 +24,9 @@ def _gomod() -> None:
     staging = pins.staging_modules_from_gomod(kubernetes_gomod)
     (root / "kube" / "go.mod").write_text(pins.render_kube_gomod(current, staging))
     (root / "etcd" / "go.mod").write_text(pins.render_etcd_gomod(current))
-    for module in ("kube", "etcd"):
+    (root / "helm" / "go.mod").write_text(pins.render_helm_gomod(current))
+    (root / "kube-score" / "go.mod").write_text(pins.render_kube_score_gomod(current))
+    for module in ("kube", "etcd", "helm", "kube-score"):
         subprocess.run(["go", "mod", "tidy"], env=env, check=True, cwd=root / module)
         print(f"rendered platform/go/{module}/go.mod")
 
@@ -39,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="build what is missing, start everything, write the env file")
     commands.add_parser("down", help="stop every process of the platform")
     commands.add_parser("status", help="show each component's health; exit 1 if any is down")
-    commands.add_parser("build", help="build and cache the binaries without starting anything")
+    build_cmd = commands.add_parser(
+        "build", help="build and cache the binaries without starting anything"
+    )
+    build_cmd.add_argument(
+        "--tools", action="store_true", help="also build the chart tools (helm, kube-score)"
+    )
     commands.add_parser("gomod", help="re-render the Go wrapper modules from versions.env")
     args = parser.parse_args(argv)
 
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             logs = (platform or runtime.Platform(runtime.default_dir())).logs
             print(build.ensure_all(pins.load_pins(), logs))
+            if args.tools:
+                print(build.ensure_tools(pins.load_pins(), logs))
         elif args.command == "gomod":
             _gomod()
     except (runtime.PlatformError, build.BuildError) as error:

@@ -33,6 +33,7 @@ class Pins:
     kafka: str
     kafka_scala: str
     helm: str
+    kube_score: str
 
     @property
     def kubernetes_staging(self) -> str:
@@ -72,6 +73,7 @@ def load_pins(root: Path | None = None) -> Pins:
             kafka=values["KAFKA_VERSION"],
             kafka_scala=values["KAFKA_SCALA_VERSION"],
             helm=values["HELM_VERSION"],
+            kube_score=values["KUBE_SCORE_VERSION"],
         )
     except KeyError as missing:
         msg = f"{path}: missing {missing.args[0]}"
@@ -116,6 +118,32 @@ def render_etcd_gomod(pins: Pins) -> str:
         + "go 1.26.0\n\n"
         + f"require go.etcd.io/etcd/server/v3 {pins.etcd}\n"
     )
+
+
+def render_tool_gomod(name: str, package: str, module: str, version: str) -> str:
+    """Render a wrapper go.mod that builds one `tool` (helm, kube-score) at a pinned version.
+
+    The wrapper's committed go.sum pins every module hash (GOSUMDB is off here); `go mod
+    tidy` marks the tool's module indirect, so the rendered line says so too.
+    """
+    return (
+        GENERATED_HEADER
+        + f"module brandmon.io/platform/{name}\n\n"
+        + "go 1.26.0\n\n"
+        + f"tool {package}\n\n"
+        + f"require (\n\t{module} {version} // indirect\n)\n"
+    )
+
+
+def render_helm_gomod(pins: Pins) -> str:
+    """Render the helm wrapper's go.mod."""
+    return render_tool_gomod("helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3", pins.helm)
+
+
+def render_kube_score_gomod(pins: Pins) -> str:
+    """Render the kube-score wrapper's go.mod."""
+    package = "github.com/zegl/kube-score/cmd/kube-score"
+    return render_tool_gomod("kube-score", package, "github.com/zegl/kube-score", pins.kube_score)
 
 
 def staging_modules_from_gomod(kubernetes_gomod: str) -> list[str]:
