@@ -54,6 +54,7 @@ SYNTHETIC_KEY_DOC = "https://cnfl.io/2LV7ouS"
 KAFKA_TIMEOUT_S = 30.0
 
 Json = dict[str, Any]
+Unavailable = Literal["status", "close", "hang"]
 Kind = Literal["STREAM", "TABLE"]
 Literal_ = str | int | float | bool
 
@@ -1718,6 +1719,18 @@ class Engine:
         self.statuses: dict[str, Json] = {}
         self.sequence = 0
 
+    def snapshot(self) -> tuple[object, ...]:
+        """Return every source and query object: same objects, nothing changed.
+
+        Changes replace objects rather than mutate them, so compare with `same()`.
+        """
+        return (*self.sources.values(), *self.queries.values())
+
+    @staticmethod
+    def same(before: tuple[object, ...], after: tuple[object, ...]) -> bool:
+        """Return whether two snapshots hold the very same objects."""
+        return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
+
     def execute(self, ksql: str) -> list[Json]:
         """Run the request's single statement and return its entities."""
         statements = split_statements(tokenize(ksql))
@@ -2242,8 +2255,12 @@ class KsqlDbDouble:
         self._engine = Engine(self._kafka)
         self._lock = threading.Lock()
         self._requests: list[str] = []
+        self._executed: list[str] = []
         self._faults: deque[_Fault] = deque()
-        self._unavailable: Literal["status", "close"] | None = None
+        self._unavailable: Unavailable | None = None
+        # Set whenever nothing should hang: held requests are let go on recovery and stop.
+        self._released = threading.Event()
+        self._released.set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._cluster_id: str | None = None
@@ -2266,6 +2283,7 @@ class KsqlDbDouble:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        self._released.set()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -2300,6 +2318,17 @@ class KsqlDbDouble:
             return list(self._requests)
 
     @property
+    def executed(self) -> list[str]:
+        """Return the text of every statement that changed the metastore, in order.
+
+        A statement answered with an injected failure but run anyway (`execute=True`) is
+        here; one refused, not run, a listing, or a no-op (`IF NOT EXISTS` on an existing
+        object) is not.
+        """
+        with self._lock:
+            return list(self._executed)
+
+    @property
     def command_sequence_number(self) -> int:
         """Return the sequence number of the last executed command (0: none yet)."""
         with self._lock:
@@ -2321,12 +2350,18 @@ class KsqlDbDouble:
         with self._lock:
             self._faults.append(_Fault(status, dict(body), path, execute))
 
-    def set_unavailable(
-        self, unavailable: bool, *, mode: Literal["status", "close"] = "status"
-    ) -> None:
-        """Make every endpoint fail: 503 "Server initializing", or a dropped connection."""
+    def set_unavailable(self, unavailable: bool, *, mode: Unavailable = "status") -> None:
+        """Make every endpoint fail: 503 "Server initializing", or a dropped connection.
+
+        `hang`: requests get no answer until the outage ends (past any client timeout),
+        then their connections are dropped, as with a server stuck in a long GC pause.
+        """
         with self._lock:
             self._unavailable = mode if unavailable else None
+            if self._unavailable == "hang":
+                self._released.clear()
+            else:
+                self._released.set()
 
     # -- serving
 
@@ -2339,6 +2374,9 @@ class KsqlDbDouble:
             fault = next((f for f in self._faults if f.path == path), None)
             if fault is not None:
                 self._faults.remove(fault)
+        if unavailable == "hang":
+            self._released.wait()
+            return None
         if unavailable == "close":
             return None
         if unavailable == "status":
@@ -2402,7 +2440,11 @@ class KsqlDbDouble:
                                     f" command sequence number: {sequence}"}  # fmt: skip
                 return _Response(503, error)
             try:
-                return _Response(200, self._engine.execute(ksql))
+                before = self._engine.snapshot()
+                entities = self._engine.execute(ksql)
+                if not Engine.same(before, self._engine.snapshot()):
+                    self._executed.append(ksql)
+                return _Response(200, entities)
             except KsqlError as error:
                 return _Response(error.error_code // 100, error.body(ksql))
             except Exception as error:  # noqa: BLE001 - ksqlDB answers 500 to its own bugs too

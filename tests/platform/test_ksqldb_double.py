@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -698,6 +700,33 @@ def test_injected_failures_and_outages(offline: KsqlDbDouble) -> None:
         post(offline, "SHOW STREAMS;")
     offline.set_unavailable(False)
     assert post(offline, "SHOW STREAMS;")[0] == 200
+
+
+def test_hang_holds_requests_until_recovery_and_executed_lists_real_commands(
+    offline: KsqlDbDouble,
+) -> None:
+    create = "CREATE STREAM S (A INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');"
+    offline.set_unavailable(True, mode="hang")
+    body = json.dumps({"ksql": create}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the local double
+        offline.url + "/ksql", data=body, method="POST", headers={"Content-Type": MEDIA_TYPE}
+    )
+    started = time.monotonic()
+    with pytest.raises(OSError, match="timed out"):
+        urllib.request.urlopen(request, timeout=1)  # noqa: S310
+    assert time.monotonic() - started >= 1
+    released = threading.Timer(0.5, offline.set_unavailable, (False,))
+    released.start()
+    with pytest.raises(OSError, match=r"closed|aborted|reset|Remote end"):
+        post(offline, "SHOW STREAMS;")  # held, then dropped without an answer
+    released.join()
+    assert post(offline, create)[0] == 200
+    assert post(offline, create.replace("STREAM S", "STREAM IF NOT EXISTS S"))[0] == 200
+    ok(offline, "SHOW STREAMS;")
+    offline.fail_next(503, {"@type": "generic_error", "error_code": 50300, "message": "lost"},
+                      execute=True)  # fmt: skip
+    assert post(offline, "DROP STREAM S;")[0] == 503
+    assert offline.executed == [create, "DROP STREAM S;"]  # no-ops and listings are not commands
 
 
 # --------------------------------------------------------------------------- command line
