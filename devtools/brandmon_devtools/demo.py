@@ -186,10 +186,13 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _run_collection_now(api: client.ApiClient) -> None:
-    """Start a Job from the source's CronJob, as `kubectl create job --from=cronjob/...` does."""
+def run_collection_now(api: client.ApiClient, namespace: str, cronjob_name: str) -> str:
+    """Start a Job from a source's CronJob, as `kubectl create job --from=cronjob/...` does.
+
+    Returns the Job's name.
+    """
     batch = client.BatchV1Api(api)
-    cronjob = batch.read_namespaced_cron_job(f"{MONITOR}-src-recorded", NAMESPACE)
+    cronjob = batch.read_namespaced_cron_job(cronjob_name, namespace)
     assert cronjob.spec is not None
     assert cronjob.metadata is not None
     template = cronjob.spec.job_template
@@ -199,16 +202,18 @@ def _run_collection_now(api: client.ApiClient) -> None:
         name=str(cronjob.metadata.name),
         uid=str(cronjob.metadata.uid),
     )
+    name = f"{cronjob_name}-now-{time.time_ns() % 10**9}"
     job = client.V1Job(
         metadata=client.V1ObjectMeta(
-            name=f"{MONITOR}-src-recorded-now-{int(time.time())}",
+            name=name,
             labels=template.metadata.labels if template.metadata else None,
             annotations={"cronjob.kubernetes.io/instantiate": "manual"},
             owner_references=[owner],
         ),
         spec=template.spec,
     )
-    batch.create_namespaced_job(NAMESPACE, job)
+    batch.create_namespaced_job(namespace, job)
+    return name
 
 
 def _node_ready(api: client.ApiClient) -> bool:
@@ -331,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, ste
 
         _wait("the monitor to be Ready", ready, 120)
         say("monitor Ready; starting the first collection now")
-        _run_collection_now(api)
+        run_collection_now(api, NAMESPACE, f"{MONITOR}-src-recorded")
 
         topic_prefix = f"brandmon.{NAMESPACE}.{MONITOR}."
         consumer = Consumer(

@@ -136,3 +136,53 @@ def audit_events(platform: runtime.Platform, offset: int, namespace: str) -> lis
             if event.get("objectRef", {}).get("namespace") == namespace:
                 events.append(event)
     return events
+
+
+@pytest.fixture
+def flow(
+    platform: runtime.Platform,
+    platform_env: dict[str, str],
+    kube: Any,
+    s3: Any,
+    namespace: str,
+    bucket: str,
+    topic_prefix: str,
+    run_operator: Callable[..., OperatorProcess],
+    tmp_path: Path,
+) -> Iterator[Any]:
+    """A `tests.platform.flow.Flow` for monitor `northwind`: local node, operator, webhook.
+
+    The monitor is deleted (its finalizer run by the still-running operator) before the
+    operator and the node stop.
+    """
+    from kubernetes import client  # noqa: PLC0415 - only flow tests need these
+
+    from brandmon_devtools import demo  # noqa: PLC0415
+    from brandmon_workers.contract.topics import TopicNames  # noqa: PLC0415
+    from tests.platform import flow as flows  # noqa: PLC0415 - flow.py imports this module
+
+    core = client.CoreV1Api(kube)
+    with (
+        demo.webhook_receiver() as (url, deliveries),
+        flows.local_node(platform, kube, tmp_path) as node,
+    ):
+        secrets = {
+            "s3-credentials": {k: platform_env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+            "pr-webhook": {"url": url},
+        }  # fmt: skip
+        for name, data in secrets.items():
+            core.create_namespaced_secret(
+                namespace,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+            )
+        operator = run_operator(namespace, S3_BUCKET=bucket, S3_CREDENTIALS_SECRET="s3-credentials")
+        names = TopicNames(
+            prefix=topic_prefix.rstrip("."), namespace=namespace, monitor="northwind"
+        )
+        handle = flows.Flow(
+            kube=kube, s3=s3, namespace=namespace, name="northwind", bucket=bucket,
+            bootstrap=platform_env["KAFKA_BOOTSTRAP_SERVERS"], topics=names,
+            deliveries=deliveries, operator=operator, node=node,
+        )  # fmt: skip
+        yield handle
+        handle.delete_all()
