@@ -97,16 +97,20 @@ class KsqlDbClient:
     def live_objects(self, prefix: str) -> dict[str, LiveObject]:
         """Return the streams and tables named with `prefix`, with their running queries."""
         writers: dict[str, list[str]] = {}
+        texts: dict[str, str] = {}
         for entity in self.execute("SHOW QUERIES;"):
             for query in entity.get("queries", []):
                 if query.get("state", "RUNNING") == "RUNNING":
                     for sink in query.get("sinks", []):
                         writers.setdefault(sink, []).append(query["id"])
+                        texts.setdefault(sink, str(query.get("queryString") or ""))
         found: dict[str, LiveObject] = {}
         for listing, key in (("SHOW STREAMS;", "streams"), ("SHOW TABLES;", "tables")):
             for entity in self.execute(listing):
                 for source in entity.get(key, []):
                     name = source["name"]
                     if name.startswith(prefix):
-                        found[name] = LiveObject(name, source["type"], tuple(writers.get(name, ())))
+                        found[name] = LiveObject(
+                            name, source["type"], tuple(writers.get(name, ())), texts.get(name, "")
+                        )
         return found

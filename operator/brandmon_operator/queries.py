@@ -10,6 +10,7 @@ dropped. Objects terminated or dropped outside are repaired the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ class LiveObject:
     name: str
     kind: str
     query_ids: tuple[str, ...] = ()
+    statement: str = ""
+    """The text of the query that writes it, as ksqlDB reports it ('' when unknown)."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,10 @@ def _classify(  # noqa: PLR0911 - a decision table reads best as one return per 
     if statement.query and not found.query_ids:
         return "repair-replace"  # its query was terminated outside
     if before is None:
-        # Exists but unrecorded (status lost): adopt a plain source as IF NOT EXISTS
-        # would; a query is upgraded where ksqlDB can, else rebuilt to be sure.
-        if not statement.query:
+        # Exists but unrecorded (status lost, e.g. the operator died before writing it):
+        # adopt a plain source as IF NOT EXISTS would, and a query ksqlDB runs with exactly
+        # this statement; any other query is upgraded where ksqlDB can, else rebuilt.
+        if not statement.query or _same_statement(found.statement, statement):
             return "in-sync"
         return "upgrade" if statement.upgradable and not forced else "replace"
     if before.digest == statement.digest:
@@ -86,6 +90,20 @@ def _classify(  # noqa: PLR0911 - a decision table reads best as one return per 
         # A change CREATE OR REPLACE cannot make (or ksqlDB refused it): rebuild.
         return "replace"
     return "upgrade"
+
+
+_CREATE_PREFIX = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:STREAM|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE
+)
+
+
+def _same_statement(live: str, statement: Statement) -> bool:
+    """Return whether ksqlDB's query text is this statement, in any CREATE mode."""
+
+    def body(text: str) -> str:
+        return " ".join(_CREATE_PREFIX.sub("", text).rstrip().rstrip(";").split())
+
+    return bool(live) and body(live) == body(statement.body)
 
 
 def plan_queries(

@@ -177,6 +177,24 @@ def test_status_lost_adopts_sources_upgrades_what_can_be_and_rebuilds_joins() ->
     assert "BM_BRANDS__ACME_PROFILES" in plan.in_sync  # adopted, as IF NOT EXISTS would
 
 
+def test_status_lost_adopts_queries_ksqldb_runs_with_the_same_statement() -> None:
+    # The operator died after ksqlDB ran its statements, before it recorded them.
+    desired = generate(spec())
+    live = {
+        s.name: LiveObject(s.name, s.kind, (f"Q_{s.name}",), s.create("if-not-exists"))
+        if s.query
+        else LiveObject(s.name, s.kind)
+        for s in desired
+    }
+    assert not plan_queries(desired, live, {}).writes
+    # Only what differs from the running text is sent.
+    changed = generate(spec(scoring={"alertThreshold": 0.5}))
+    plan = plan_queries(changed, live, {})
+    assert plan.drop == []
+    assert {short([s.name])[0]: m for s, m in plan.create} == {
+        "ALERTS": "or-replace", "ACCOUNT_RISK": "or-replace"}  # fmt: skip
+
+
 def test_a_refused_upgrade_is_replanned_as_a_replace() -> None:
     old = generate(spec())
     new = generate(spec(scoring={"alertThreshold": 0.5}))
