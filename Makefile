@@ -49,16 +49,24 @@ fmt: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 .PHONY: crds
-crds: venv ## regenerate crds/ from the pydantic models in brandmon_operator.api
+crds: venv ## regenerate crds/ and the chart's CRD template and values schema from their models
 	$(BIN)/python -m brandmon_operator.crd > crds/brandmon.io_brandmonitors.yaml
+	$(BIN)/python -m brandmon_devtools.chart crd > charts/brandmon/templates/crd.yaml
+	$(BIN)/python -m brandmon_devtools.chart schema > charts/brandmon/values.schema.json
 
 .PHONY: docs
 docs: venv ## regenerate generated docs (operator settings) from their models
 	$(BIN)/python -m brandmon_operator.settings > docs/operator-settings.md
 
-.PHONY: platform-build
-platform-build: venv ## build and cache etcd, Kubernetes, MinIO and the Kafka jars
+# platform-build also builds the chart tools (helm, kube-score) for the chart tests;
+# platform-binaries is what the platform itself runs, so `make demo` never waits for them.
+.PHONY: platform-binaries
+platform-binaries: venv ## build and cache etcd, Kubernetes, MinIO and the Kafka jars
 	$(PLATFORM) build
+
+.PHONY: platform-build
+platform-build: venv ## platform-binaries plus the chart tools (helm, kube-score)
+	$(PLATFORM) build --tools
 
 .PHONY: platform-up
 platform-up: venv ## start the local platform; writes .platform/env
@@ -73,7 +81,7 @@ platform-status: venv ## show each platform component's health
 	$(PLATFORM) status
 
 .PHONY: demo
-demo: platform-build ## the operator and a full pipeline locally on the bundled dataset; shows what it flagged
+demo: platform-binaries ## the operator and a full pipeline locally on the bundled dataset; shows what it flagged
 	$(BIN)/python -m brandmon_devtools.demo
 
 .PHONY: demo-down

@@ -1,0 +1,474 @@
+"""The Helm chart's generated parts: its values schema and its CRD template.
+
+`ChartValues` is the chart's values as a pydantic model; `charts/brandmon/values.schema.json`
+is generated from it (strict: no unknown keys anywhere), so `helm lint`, `helm template` and
+`helm install` refuse a misspelt or mistyped value. The CRD template is the same
+`brandmon_operator.crd.build_crd()` that writes crds/, wrapped in the chart's install flag
+and keep policy. `make crds` writes both; unit tests fail when either is stale, when
+values.yaml and the model disagree, and when the operator's environment in the rendered
+Deployment and `OperatorSettings` drift apart.
+
+    python -m brandmon_devtools.chart schema    # the values schema (JSON)
+    python -m brandmon_devtools.chart crd       # the CRD template (YAML with Helm directives)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from brandmon_operator import crd
+from brandmon_workers.contract.topics import TOPIC_PREFIX
+
+Schema = dict[str, Any]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# Empty means "not set" in these values: the operator then uses its own default.
+OPTIONAL_URL = r"^$|^https?://\S+$"
+OPTIONAL_NAME = r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mkun])?$"
+
+
+class Values(BaseModel):
+    """camelCase keys, unknown keys refused, attribute docstrings as descriptions."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+
+class Image(Values):
+    """The one image: the operator (`brandmon-operator`) and every worker (its entrypoint)."""
+
+    repository: str = Field("ghcr.io/brandmon/brandmon", min_length=1)
+    """Image repository, without tag."""
+
+    tag: str = ""
+    """Image tag; empty means the chart's appVersion."""
+
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """Pull policy of the operator and of every worker container."""
+
+
+class Crds(Values):
+    """The BrandMonitor CustomResourceDefinition."""
+
+    install: bool = True
+    """Install and upgrade the CRD with the chart (off when it is managed elsewhere)."""
+
+    keep: bool = True
+    """Keep the CRD on `helm uninstall` (helm.sh/resource-policy: keep), so users'
+    BrandMonitors survive it; upgrades still change it."""
+
+
+class Kafka(Values):
+    """Default Kafka connection of monitors that do not set spec.connections.kafka."""
+
+    bootstrap_servers: str = Field("kafka:9092", min_length=1)
+    """Bootstrap servers (host:port, comma-separated)."""
+
+
+class Ksqldb(Values):
+    """Default ksqlDB connection of monitors with engine ksqldb."""
+
+    url: str = Field("", pattern=OPTIONAL_URL)
+    """REST URL; empty means none (monitors with engine ksqldb must then set their own)."""
+
+
+class S3(Values):
+    """Default S3 location for media and archives."""
+
+    endpoint_url: str = Field("", pattern=OPTIONAL_URL)
+    """Endpoint URL; empty means AWS."""
+
+    bucket: str = Field("brandmon", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    """Bucket."""
+
+    region: str = Field("us-east-1", min_length=1)
+    """Region."""
+
+    credentials_secret: str = Field("", pattern=OPTIONAL_NAME, max_length=253)
+    """Name of a Secret in each monitor's namespace with AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY (a reference: the chart never holds keys); empty means the
+    workers' ambient AWS identity."""
+
+
+Quantity = str | int | float
+
+
+class WorkerQuantities(Values):
+    """CPU and memory of one side (requests or limits) of a worker container."""
+
+    cpu: Quantity = "50m"
+    """CPU."""
+
+    memory: Quantity = "128Mi"
+    """Memory."""
+
+
+class WorkerResources(Values):
+    """Requests and limits of every worker container the operator creates."""
+
+    requests: WorkerQuantities = WorkerQuantities()
+    """Requests."""
+
+    limits: WorkerQuantities = WorkerQuantities(cpu="1", memory="512Mi")
+    """Limits."""
+
+
+class Workers(Values):
+    """The pipeline workers the operator runs for each monitor."""
+
+    resources: WorkerResources = WorkerResources()
+    """Requests and limits of each worker container."""
+
+
+class Quantities(Values):
+    """A container's resource quantities."""
+
+    cpu: Quantity | None = None
+    """CPU."""
+
+    memory: Quantity | None = None
+    """Memory."""
+
+    ephemeral_storage: Quantity | None = Field(None, alias="ephemeral-storage")
+    """Ephemeral storage (logs and the /tmp emptyDir)."""
+
+
+class ContainerResources(Values):
+    """A container's requests and limits."""
+
+    requests: Quantities = Quantities()
+    """Requests."""
+
+    limits: Quantities = Quantities()
+    """Limits."""
+
+
+class EnvVar(Values):
+    """One environment variable (a literal or a reference, as in a Pod spec)."""
+
+    name: str = Field(min_length=1)
+    """Name."""
+
+    value: str | None = None
+    """Literal value."""
+
+    value_from: dict[str, Any] | None = None
+    """A reference (secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef)."""
+
+
+class OperatorValues(Values):
+    """The operator's own Deployment."""
+
+    resources: ContainerResources = ContainerResources(
+        requests=Quantities(cpu="50m", memory="128Mi", ephemeral_storage="64Mi"),
+        limits=Quantities(cpu="500m", memory="256Mi", ephemeral_storage="256Mi"),
+    )
+    """Requests and limits of the operator container."""
+
+    liveness_port: int = Field(8080, ge=1, le=65535)
+    """Port of kopf's liveness endpoint (/healthz), probed by the kubelet."""
+
+    extra_env: list[EnvVar] = []
+    """Extra environment variables of the operator container (e.g. proxies). Operator
+    settings have their own values; do not set BRANDMON_OPERATOR_* here."""
+
+
+class ServiceMonitor(Values):
+    """Prometheus Operator scraping of the workers' metrics."""
+
+    enabled: bool = False
+    """Render a PodMonitor (monitoring.coreos.com/v1) for every worker's `metrics` port.
+    The workers have no Service, so a PodMonitor is what can select them; the Prometheus
+    Operator's CRDs must be installed."""
+
+    interval: str = Field("30s", pattern=r"^[0-9]+(ms|s|m|h)$")
+    """Scrape interval."""
+
+    labels: dict[str, str] = {}
+    """Extra labels of the PodMonitor (e.g. the `release` label a Prometheus selects)."""
+
+
+class Metrics(Values):
+    """Metrics: the operator has none of its own; the workers serve Prometheus metrics."""
+
+    service_monitor: ServiceMonitor = ServiceMonitor()
+    """Scraping by the Prometheus Operator."""
+
+
+class Rbac(Values):
+    """Roles of the operator and of users."""
+
+    create: bool = True
+    """Create the operator's (Cluster)Roles and bindings."""
+
+    aggregate_to_default_roles: bool = True
+    """Add BrandMonitor access to the built-in admin, edit (editor) and view (viewer)
+    ClusterRoles."""
+
+
+class ServiceAccount(Values):
+    """The operator's ServiceAccount."""
+
+    create: bool = True
+    """Create it."""
+
+    name: str = Field("", pattern=OPTIONAL_NAME, max_length=253)
+    """Its name; empty means the release's full name."""
+
+    annotations: dict[str, str] = {}
+    """Annotations (e.g. a cloud IAM role)."""
+
+
+class NetworkPolicy(Values):
+    """A NetworkPolicy for the operator Pod."""
+
+    enabled: bool = True
+    """Admit ingress only to the liveness port (the operator serves nothing else), and
+    egress by `egress`."""
+
+    egress: list[dict[str, Any]] = [{}]
+    """Egress rules, as in a NetworkPolicy; the default `[{}]` allows all. Narrow it to the
+    API server, Kafka and ksqlDB of your cluster."""
+
+
+class SeccompProfile(Values):
+    """A seccomp profile."""
+
+    type: Literal["RuntimeDefault", "Localhost", "Unconfined"] = "RuntimeDefault"
+    """Kind of profile."""
+
+    localhost_profile: str | None = None
+    """Profile file (type Localhost)."""
+
+
+class PodSecurityContext(Values):
+    """The operator Pod's security context (restricted Pod Security by default)."""
+
+    run_as_non_root: bool | None = True
+    """Refuse to run as root."""
+
+    run_as_user: int | None = Field(65532, ge=0)
+    """User id."""
+
+    run_as_group: int | None = Field(65532, ge=0)
+    """Group id."""
+
+    fs_group: int | None = Field(65532, ge=0)
+    """Group of mounted volumes."""
+
+    seccomp_profile: SeccompProfile | None = SeccompProfile()
+    """Seccomp profile."""
+
+
+class Capabilities(Values):
+    """Linux capabilities."""
+
+    add: list[str] = []
+    """Added."""
+
+    drop: list[str] = ["ALL"]
+    """Dropped."""
+
+
+class SecurityContext(Values):
+    """The operator container's security context (restricted Pod Security by default)."""
+
+    allow_privilege_escalation: bool | None = False
+    """No setuid gains."""
+
+    read_only_root_filesystem: bool | None = True
+    """Read-only image filesystem (/tmp is an emptyDir)."""
+
+    run_as_non_root: bool | None = True
+    """Refuse to run as root."""
+
+    privileged: bool | None = False
+    """Privileged container."""
+
+    capabilities: Capabilities | None = Capabilities()
+    """Capabilities."""
+
+    seccomp_profile: SeccompProfile | None = None
+    """Seccomp profile (the Pod's by default)."""
+
+
+class Toleration(Values):
+    """A toleration, as in a Pod spec."""
+
+    key: str | None = None
+    """Taint key."""
+
+    operator: Literal["Exists", "Equal"] | None = None
+    """Exists or Equal."""
+
+    value: str | None = None
+    """Taint value."""
+
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""] | None = None
+    """Taint effect; empty matches all."""
+
+    toleration_seconds: int | None = None
+    """How long a NoExecute taint is tolerated."""
+
+
+class Affinity(Values):
+    """Affinity, as in a Pod spec (the API server validates the terms)."""
+
+    node_affinity: dict[str, Any] | None = None
+    """Node affinity."""
+
+    pod_affinity: dict[str, Any] | None = None
+    """Pod affinity."""
+
+    pod_anti_affinity: dict[str, Any] | None = None
+    """Pod anti-affinity."""
+
+
+class ChartValues(Values):
+    """Values of the brandmon chart (charts/brandmon/values.yaml documents each one)."""
+
+    image: Image = Image()
+    """The operator and worker image."""
+
+    crds: Crds = Crds()
+    """The CustomResourceDefinition."""
+
+    watch_namespaces: list[str] = Field([], json_schema_extra={"uniqueItems": True})
+    """Namespaces the operator watches; empty means all, with a ClusterRole. When set,
+    the operator gets a Role in each (they must exist) and a small ClusterRole."""
+
+    kafka: Kafka = Kafka()
+    """Default Kafka connection."""
+
+    ksqldb: Ksqldb = Ksqldb()
+    """Default ksqlDB connection."""
+
+    s3: S3 = S3()
+    """Default S3 location."""
+
+    topic_prefix: str = Field("brandmon", pattern=TOPIC_PREFIX)
+    """Prefix of every Kafka topic the operator creates."""
+
+    resync_seconds: float = Field(60, gt=0)
+    """Period of the drift-repair timer, in seconds."""
+
+    workers: Workers = Workers()
+    """The pipeline workers."""
+
+    operator: OperatorValues = OperatorValues()
+    """The operator's Deployment."""
+
+    metrics: Metrics = Metrics()
+    """Metrics scraping."""
+
+    rbac: Rbac = Rbac()
+    """RBAC."""
+
+    service_account: ServiceAccount = ServiceAccount()
+    """The operator's ServiceAccount."""
+
+    network_policy: NetworkPolicy = NetworkPolicy()
+    """The operator's NetworkPolicy."""
+
+    pod_security_context: PodSecurityContext = PodSecurityContext()
+    """The operator Pod's security context."""
+
+    security_context: SecurityContext = SecurityContext()
+    """The operator container's security context."""
+
+    node_selector: dict[str, str] = {}
+    """Node labels the operator Pod requires."""
+
+    tolerations: list[Toleration] = []
+    """Taints the operator Pod tolerates."""
+
+    affinity: Affinity = Affinity()
+    """The operator Pod's affinity."""
+
+    global_: dict[str, Any] = Field({}, alias="global")
+    """Values a parent chart shares with its subcharts (unused here)."""
+
+
+def _tidy(node: Any) -> Any:
+    """Drop pydantic's titles, which only repeat the key names."""
+    if isinstance(node, dict):
+        return {k: _tidy(v) for k, v in node.items() if k != "title"}
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    return node
+
+
+def values_schema() -> Schema:
+    """Return values.schema.json: the JSON Schema of ChartValues, unknown keys refused."""
+    schema: Schema = _tidy(ChartValues.model_json_schema(by_alias=True, mode="validation"))
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Values of the brandmon chart"
+    return schema
+
+
+def render_schema() -> str:
+    """Return values.schema.json's text."""
+    return json.dumps(values_schema(), indent=2, sort_keys=False) + "\n"
+
+
+CRD_HEADER = (
+    "{{/* Generated from brandmon_operator.api by `make crds`; do not edit.\n"
+    "     The same CRD as crds/, behind crds.install; crds.keep keeps it (and so every\n"
+    "     BrandMonitor) when the release is uninstalled. Unlike a chart's crds/ folder,\n"
+    "     a template is upgraded with the chart. */}}\n"
+)
+
+
+def render_crd_template() -> str:
+    """Return templates/crd.yaml: the generated CRD with the chart's labels and keep policy."""
+    body = crd.build_crd()
+    metadata = body["metadata"]
+    spec = yaml.safe_dump({"spec": body["spec"]}, sort_keys=False, width=100, allow_unicode=True)
+    # The CRD is YAML data: braces in descriptions must not reach the template engine.
+    spec = spec.replace("{{", '{{ "{{" }}')
+    return (
+        CRD_HEADER
+        + "{{- if .Values.crds.install }}\n"
+        + f"apiVersion: {body['apiVersion']}\n"
+        + f"kind: {body['kind']}\n"
+        + "metadata:\n"
+        + f"  name: {metadata['name']}\n"
+        + "  labels:\n"
+        + '    {{- include "brandmon.labels" . | nindent 4 }}\n'
+        + "    app.kubernetes.io/component: crd\n"
+        + "  {{- if .Values.crds.keep }}\n"
+        + "  annotations:\n"
+        + "    helm.sh/resource-policy: keep\n"
+        + "  {{- end }}\n"
+        + spec
+        + "{{- end }}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the values schema or the CRD template (`make crds`)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["schema"]:
+        sys.stdout.write(render_schema())
+    elif args == ["crd"]:
+        sys.stdout.write(render_crd_template())
+    else:
+        print("usage: python -m brandmon_devtools.chart {schema|crd}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
