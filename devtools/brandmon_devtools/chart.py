@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from brandmon_operator import crd
+from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.topics import TOPIC_PREFIX
 
 Schema = dict[str, Any]
@@ -35,18 +35,7 @@ OPTIONAL_NAME = r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mkun])?$"
 
 
-class Values(BaseModel):
-    """camelCase keys, unknown keys refused, attribute docstrings as descriptions."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        use_attribute_docstrings=True,
-    )
-
-
-class Image(Values):
+class Image(ApiModel):
     """The one image: the operator (`brandmon-operator`) and every worker (its entrypoint)."""
 
     repository: str = Field("ghcr.io/brandmon/brandmon", min_length=1)
@@ -59,7 +48,7 @@ class Image(Values):
     """Pull policy of the operator and of every worker container."""
 
 
-class Crds(Values):
+class Crds(ApiModel):
     """The BrandMonitor CustomResourceDefinition."""
 
     install: bool = True
@@ -70,21 +59,21 @@ class Crds(Values):
     BrandMonitors survive it; upgrades still change it."""
 
 
-class Kafka(Values):
+class Kafka(ApiModel):
     """Default Kafka connection of monitors that do not set spec.connections.kafka."""
 
     bootstrap_servers: str = Field("kafka:9092", min_length=1)
     """Bootstrap servers (host:port, comma-separated)."""
 
 
-class Ksqldb(Values):
+class Ksqldb(ApiModel):
     """Default ksqlDB connection of monitors with engine ksqldb."""
 
     url: str = Field("", pattern=OPTIONAL_URL)
     """REST URL; empty means none (monitors with engine ksqldb must then set their own)."""
 
 
-class S3(Values):
+class S3(ApiModel):
     """Default S3 location for media and archives."""
 
     endpoint_url: str = Field("", pattern=OPTIONAL_URL)
@@ -102,10 +91,16 @@ class S3(Values):
     workers' ambient AWS identity."""
 
 
-Quantity = str | int | float
+# ApiModel: camelCase keys, unknown keys refused, attribute docstrings as descriptions.
+Quantity = Annotated[str, Field(pattern=QUANTITY)] | int | float
 
 
-class WorkerQuantities(Values):
+def _allow_all() -> list[dict[str, Any]]:
+    """Return egress rules allowing everything (one rule without peers or ports)."""
+    return [{}]
+
+
+class WorkerQuantities(ApiModel):
     """CPU and memory of one side (requests or limits) of a worker container."""
 
     cpu: Quantity = "50m"
@@ -115,7 +110,7 @@ class WorkerQuantities(Values):
     """Memory."""
 
 
-class WorkerResources(Values):
+class WorkerResources(ApiModel):
     """Requests and limits of every worker container the operator creates."""
 
     requests: WorkerQuantities = WorkerQuantities()
@@ -125,14 +120,14 @@ class WorkerResources(Values):
     """Limits."""
 
 
-class Workers(Values):
+class Workers(ApiModel):
     """The pipeline workers the operator runs for each monitor."""
 
     resources: WorkerResources = WorkerResources()
     """Requests and limits of each worker container."""
 
 
-class Quantities(Values):
+class Quantities(ApiModel):
     """A container's resource quantities."""
 
     cpu: Quantity | None = None
@@ -145,7 +140,7 @@ class Quantities(Values):
     """Ephemeral storage (logs and the /tmp emptyDir)."""
 
 
-class ContainerResources(Values):
+class ContainerResources(ApiModel):
     """A container's requests and limits."""
 
     requests: Quantities = Quantities()
@@ -155,7 +150,7 @@ class ContainerResources(Values):
     """Limits."""
 
 
-class EnvVar(Values):
+class EnvVar(ApiModel):
     """One environment variable (a literal or a reference, as in a Pod spec)."""
 
     name: str = Field(min_length=1)
@@ -168,7 +163,7 @@ class EnvVar(Values):
     """A reference (secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef)."""
 
 
-class OperatorValues(Values):
+class OperatorValues(ApiModel):
     """The operator's own Deployment."""
 
     resources: ContainerResources = ContainerResources(
@@ -180,12 +175,12 @@ class OperatorValues(Values):
     liveness_port: int = Field(8080, ge=1, le=65535)
     """Port of kopf's liveness endpoint (/healthz), probed by the kubelet."""
 
-    extra_env: list[EnvVar] = []
+    extra_env: list[EnvVar] = Field(default_factory=list)
     """Extra environment variables of the operator container (e.g. proxies). Operator
     settings have their own values; do not set BRANDMON_OPERATOR_* here."""
 
 
-class ServiceMonitor(Values):
+class ServiceMonitor(ApiModel):
     """Prometheus Operator scraping of the workers' metrics."""
 
     enabled: bool = False
@@ -196,18 +191,18 @@ class ServiceMonitor(Values):
     interval: str = Field("30s", pattern=r"^[0-9]+(ms|s|m|h)$")
     """Scrape interval."""
 
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
     """Extra labels of the PodMonitor (e.g. the `release` label a Prometheus selects)."""
 
 
-class Metrics(Values):
+class Metrics(ApiModel):
     """Metrics: the operator has none of its own; the workers serve Prometheus metrics."""
 
     service_monitor: ServiceMonitor = ServiceMonitor()
     """Scraping by the Prometheus Operator."""
 
 
-class Rbac(Values):
+class Rbac(ApiModel):
     """Roles of the operator and of users."""
 
     create: bool = True
@@ -218,7 +213,7 @@ class Rbac(Values):
     ClusterRoles."""
 
 
-class ServiceAccount(Values):
+class ServiceAccount(ApiModel):
     """The operator's ServiceAccount."""
 
     create: bool = True
@@ -227,23 +222,23 @@ class ServiceAccount(Values):
     name: str = Field("", pattern=OPTIONAL_NAME, max_length=253)
     """Its name; empty means the release's full name."""
 
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] = Field(default_factory=dict)
     """Annotations (e.g. a cloud IAM role)."""
 
 
-class NetworkPolicy(Values):
+class NetworkPolicy(ApiModel):
     """A NetworkPolicy for the operator Pod."""
 
     enabled: bool = True
     """Admit ingress only to the liveness port (the operator serves nothing else), and
     egress by `egress`."""
 
-    egress: list[dict[str, Any]] = [{}]
+    egress: list[dict[str, Any]] = Field(default_factory=_allow_all)
     """Egress rules, as in a NetworkPolicy; the default `[{}]` allows all. Narrow it to the
     API server, Kafka and ksqlDB of your cluster."""
 
 
-class SeccompProfile(Values):
+class SeccompProfile(ApiModel):
     """A seccomp profile."""
 
     type: Literal["RuntimeDefault", "Localhost", "Unconfined"] = "RuntimeDefault"
@@ -253,7 +248,7 @@ class SeccompProfile(Values):
     """Profile file (type Localhost)."""
 
 
-class PodSecurityContext(Values):
+class PodSecurityContext(ApiModel):
     """The operator Pod's security context (restricted Pod Security by default)."""
 
     run_as_non_root: bool | None = True
@@ -272,17 +267,17 @@ class PodSecurityContext(Values):
     """Seccomp profile."""
 
 
-class Capabilities(Values):
+class Capabilities(ApiModel):
     """Linux capabilities."""
 
-    add: list[str] = []
+    add: list[str] = Field(default_factory=list)
     """Added."""
 
-    drop: list[str] = ["ALL"]
+    drop: list[str] = Field(default_factory=lambda: ["ALL"])
     """Dropped."""
 
 
-class SecurityContext(Values):
+class SecurityContext(ApiModel):
     """The operator container's security context (restricted Pod Security by default)."""
 
     allow_privilege_escalation: bool | None = False
@@ -304,7 +299,7 @@ class SecurityContext(Values):
     """Seccomp profile (the Pod's by default)."""
 
 
-class Toleration(Values):
+class Toleration(ApiModel):
     """A toleration, as in a Pod spec."""
 
     key: str | None = None
@@ -323,7 +318,7 @@ class Toleration(Values):
     """How long a NoExecute taint is tolerated."""
 
 
-class Affinity(Values):
+class Affinity(ApiModel):
     """Affinity, as in a Pod spec (the API server validates the terms)."""
 
     node_affinity: dict[str, Any] | None = None
@@ -336,7 +331,7 @@ class Affinity(Values):
     """Pod anti-affinity."""
 
 
-class ChartValues(Values):
+class ChartValues(ApiModel):
     """Values of the brandmon chart (charts/brandmon/values.yaml documents each one)."""
 
     image: Image = Image()
@@ -388,10 +383,10 @@ class ChartValues(Values):
     security_context: SecurityContext = SecurityContext()
     """The operator container's security context."""
 
-    node_selector: dict[str, str] = {}
+    node_selector: dict[str, str] = Field(default_factory=dict)
     """Node labels the operator Pod requires."""
 
-    tolerations: list[Toleration] = []
+    tolerations: list[Toleration] = Field(default_factory=list)
     """Taints the operator Pod tolerates."""
 
     affinity: Affinity = Affinity()

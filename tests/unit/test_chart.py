@@ -69,6 +69,7 @@ def test_values_yaml_is_exactly_the_models_defaults() -> None:
         (["s3", "credentialsSecret"], "Not_A_Name"),
         (["operator", "livenessPort"], 70000),
         (["workers", "resources", "limits", "gpu"], "1"),
+        (["workers", "resources", "limits", "memory"], "lots"),
     ],
 )
 def test_model_refuses_unknown_keys_and_bad_values(path: list[str], value: object) -> None:
