@@ -29,6 +29,18 @@ What it sees
     mount's directory is exported as BRANDMON_NODE_MOUNT_<VOLUME> (upper case,
     non-alphanumerics as _); a mount at /tmp also sets TMPDIR.
 
+Its service account
+    In-cluster clients read /var/run/secrets/kubernetes.io/serviceaccount, which a process
+    cannot see. When a container mounts a volume there (the ServiceAccount admission plugin
+    adds `kube-api-access-*` unless automountServiceAccountToken is false), the agent
+    writes `<pod dir>/kubeconfig` (mode 0600): the API server address and CA the agent
+    itself uses, and the Pod-bound token of that volume as `tokenFile` and inline (kopf's
+    kubeconfig login and the Python client read only an inline token), in the Pod's
+    namespace; KUBECONFIG names it unless the container sets KUBECONFIG itself. Clients
+    that fall back from in-cluster config to KUBECONFIG (the operator, kubectl) so act as
+    the Pod's ServiceAccount with exactly its RBAC. The token is requested once per Pod
+    (one hour) and not rotated.
+
 Where things are kept (`<pod dir>` is `<state-dir>/pods/<namespace>_<pod>_<uid>/`; it
 outlives the Pod, for inspection: delete the state directory to clean up)
     `<pod dir>/<container>.log`

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from base64 import b64decode
+from base64 import b64decode, b64encode
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -507,6 +507,9 @@ class PodWorker:
         }
         agent_env = specs.mount_env(container, directories)
         agent_env[TERMINATION_LOG_ENV] = str(termination_log)
+        token_file = specs.service_account_token_file(pod, container, directories)
+        if token_file is not None and self.token is not None and "KUBECONFIG" not in env:
+            agent_env["KUBECONFIG"] = str(self._write_kubeconfig(pod, token_file, self.token))
         if specs.runs_worker(argv):
             if slot.ports is None:
                 # Chosen once per container: its restarts keep their ports.
@@ -716,6 +719,22 @@ class PodWorker:
             directories[volume.name] = str(directory)
         return directories
 
+    def _write_kubeconfig(self, pod: Manifest, token_file: str, token: str) -> Path:
+        """Write the kubeconfig standing in for the in-cluster service-account mount."""
+        server, ca_data = self.agent.endpoint()
+        kubeconfig = specs.service_account_kubeconfig(
+            server=server, ca_data=ca_data, namespace=self.namespace,
+            account=str(pod["spec"].get("serviceAccountName") or "default"),
+            token_file=token_file, token=token,
+        )  # fmt: skip
+        path = self.dir / "kubeconfig"
+        partial = path.with_name("kubeconfig.partial")
+        # It holds the Pod's token: readable by the agent's user only, like the token file.
+        partial.touch(mode=0o600)
+        partial.write_text(json.dumps(kubeconfig, indent=2) + "\n")
+        partial.replace(path)
+        return path
+
     def _request_token(self, pod: Manifest) -> str | None:
         account = str(pod["spec"].get("serviceAccountName") or "default")
         request = client.AuthenticationV1TokenRequest(
@@ -776,6 +795,13 @@ class Agent:
         self.kubelet_port = 0
         self.ready_since = rfc3339()
         self._watch_response: urllib3.BaseHTTPResponse | None = None
+
+    def endpoint(self) -> tuple[str, str]:
+        """Return the API server address and its CA (base64 PEM), as this agent uses them."""
+        configuration = self.api.configuration
+        ca_file = configuration.ssl_ca_cert
+        ca_data = b64encode(Path(ca_file).read_bytes()).decode() if ca_file else ""
+        return str(configuration.host), ca_data
 
     # -- the Node --
 

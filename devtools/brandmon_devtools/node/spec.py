@@ -12,6 +12,8 @@ A local process cannot see a container's filesystem, so a few things are transla
 - a volume is a directory under the Pod's directory; each mount's directory is exported as
   BRANDMON_NODE_MOUNT_<VOLUME>, and a mount at /tmp also sets TMPDIR;
 - the termination message file is exported as BRANDMON_TERMINATION_LOG;
+- a service-account mount at /var/run/secrets/kubernetes.io/serviceaccount becomes a
+  kubeconfig (KUBECONFIG) that authenticates with the Pod's token;
 - every Pod shares the host network, so `brandmon-worker` containers get free health and
   metrics ports (BRANDMON_HEALTH_PORT, BRANDMON_METRICS_PORT) and probes follow them.
 """
@@ -37,6 +39,7 @@ WORKER_PORT_DEFAULTS = {HEALTH_PORT_ENV: 8080, METRICS_PORT_ENV: 9102}
 TERMINATION_LOG_ENV = "BRANDMON_TERMINATION_LOG"
 MOUNT_ENV_PREFIX = "BRANDMON_NODE_MOUNT_"
 LOCALHOST = "127.0.0.1"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Kubernetes keeps at most this much of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 _FALLBACK_LINES = 80
@@ -626,6 +629,52 @@ def mount_env(container: Manifest, directories: Mapping[str, str]) -> dict[str, 
         if mount.get("mountPath") == "/tmp":  # noqa: S108 - the container's path, mapped here
             env["TMPDIR"] = path
     return env
+
+
+def service_account_token_file(
+    pod: Manifest, container: Manifest, directories: Mapping[str, str]
+) -> str | None:
+    """Return the local token file of the container's service-account mount, if any.
+
+    In-cluster clients look for the token at SERVICE_ACCOUNT_DIR, which a local process
+    cannot see; the agent points them at this file through a kubeconfig instead.
+    """
+    volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
+    for mount in container.get("volumeMounts") or []:
+        if str(mount.get("mountPath", "")).rstrip("/") != SERVICE_ACCOUNT_DIR:
+            continue
+        directory, volume = directories.get(mount["name"]), volumes.get(mount["name"])
+        if directory is None or volume is None:
+            continue
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "serviceAccountToken" in source:
+                path = _safe_path(source["serviceAccountToken"]["path"])
+                return str(PurePosixPath(directory) / path)
+    return None
+
+
+def service_account_kubeconfig(
+    *, server: str, ca_data: str, namespace: str, account: str, token_file: str, token: str
+) -> Manifest:
+    """Return a kubeconfig that acts as the Pod's service account.
+
+    `tokenFile` lets client-go tools (kubectl, helm) re-read a rotated token. The token is
+    inline as well because kopf's kubeconfig login and the Python client's read only an
+    inline token when both are present; both carry the same Pod-bound token.
+    """
+    user = f"system:serviceaccount:{namespace}:{account}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority-data": ca_data}}
+        ],
+        "users": [{"name": user, "user": {"tokenFile": token_file, "token": token}}],
+        "contexts": [
+            {"name": "pod", "context": {"cluster": "local", "user": user, "namespace": namespace}}
+        ],
+        "current-context": "pod",
+    }
 
 
 # --- termination messages ---------------------------------------------------------------
