@@ -8,27 +8,21 @@ through the Python client and through kubectl (client-go, which reads the tokenF
 
 from __future__ import annotations
 
-import contextlib
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from brandmon_devtools.platform import runtime
-from tests.conftest import unique
+from tests.platform import test_node
 from tests.platform.test_node import (
     NodeAgent,
     pod_in_phase,
     python,
     run_pod,
-    start_agent,
     statuses,
-    stop_agent,
     wait_for,
 )
 
@@ -60,21 +54,8 @@ with open(os.environ["BRANDMON_TERMINATION_LOG"], "w") as out:
 """
 
 
-@pytest.fixture(scope="module")
-def node(
-    platform: runtime.Platform, kube: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[NodeAgent]:
-    """A node agent for this module, stopped (and its Node deleted) afterwards."""
-    name = unique("node")
-    agent = start_agent(platform, kube, name, tmp_path_factory.mktemp("node"))
-    try:
-        yield agent
-    finally:
-        try:
-            stop_agent(agent)
-        finally:
-            with contextlib.suppress(ApiException):
-                client.CoreV1Api(kube).delete_node(name)
+# The node agent of tests/platform/test_node.py, one for this module.
+node = test_node.node
 
 
 def _pod_reader(kube: client.ApiClient, namespace: str) -> None:
