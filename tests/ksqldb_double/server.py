@@ -2157,6 +2157,19 @@ class _Fault:
     body: Mapping[str, Any]
     path: str
     execute: bool
+    statement: str = ""
+
+    def applies(self, path: str, body: bytes) -> bool:
+        """Return whether this fault answers a request to `path` with `body`."""
+        if path != self.path:
+            return False
+        if not self.statement:
+            return True
+        try:
+            ksql = json.loads(body or b"null").get("ksql")
+        except (ValueError, AttributeError):
+            return False
+        return isinstance(ksql, str) and ksql.lstrip().upper().startswith(self.statement.upper())
 
 
 def _not_found(message: str = "Not Found") -> _Response:
@@ -2329,6 +2342,12 @@ class KsqlDbDouble:
             return list(self._executed)
 
     @property
+    def pending_faults(self) -> int:
+        """Return how many injected failures have not hit a request yet."""
+        with self._lock:
+            return len(self._faults)
+
+    @property
     def command_sequence_number(self) -> int:
         """Return the sequence number of the last executed command (0: none yet)."""
         with self._lock:
@@ -2341,14 +2360,16 @@ class KsqlDbDouble:
         *,
         path: str = "/ksql",
         execute: bool = False,
+        statement: str = "",
     ) -> None:
         """Answer the next request to `path` with `status` and `body`.
 
         With `execute`, the statement still runs and only its answer is lost, as when a
-        connection drops after ksqlDB accepted a command. Calls queue up in order.
+        connection drops after ksqlDB accepted a command. With `statement`, only a
+        statement that starts with it (case-insensitive) is hit. Calls queue up in order.
         """
         with self._lock:
-            self._faults.append(_Fault(status, dict(body), path, execute))
+            self._faults.append(_Fault(status, dict(body), path, execute, statement))
 
     def set_unavailable(self, unavailable: bool, *, mode: Unavailable = "status") -> None:
         """Make every endpoint fail: 503 "Server initializing", or a dropped connection.
@@ -2371,7 +2392,7 @@ class KsqlDbDouble:
         path = urlsplit(target).path
         with self._lock:
             unavailable = self._unavailable
-            fault = next((f for f in self._faults if f.path == path), None)
+            fault = next((f for f in self._faults if f.applies(path, body)), None)
             if fault is not None:
                 self._faults.remove(fault)
         if unavailable == "hang":

@@ -723,9 +723,12 @@ def test_hang_holds_requests_until_recovery_and_executed_lists_real_commands(
     assert post(offline, create)[0] == 200
     assert post(offline, create.replace("STREAM S", "STREAM IF NOT EXISTS S"))[0] == 200
     ok(offline, "SHOW STREAMS;")
-    offline.fail_next(503, {"@type": "generic_error", "error_code": 50300, "message": "lost"},
-                      execute=True)  # fmt: skip
+    lost = {"@type": "generic_error", "error_code": 50300, "message": "lost"}
+    offline.fail_next(503, lost, execute=True, statement="drop")
+    assert post(offline, "SHOW STREAMS;")[0] == 200  # not the statement the fault waits for
+    assert offline.pending_faults == 1
     assert post(offline, "DROP STREAM S;")[0] == 503
+    assert offline.pending_faults == 0
     assert offline.executed == [create, "DROP STREAM S;"]  # no-ops and listings are not commands
 
 
