@@ -25,6 +25,7 @@ from brandmon_workers.contract.sources import (
     ANONYMOUS_POST_LIMIT,
     InstagramSource,
     ReplaySource,
+    SourceResult,
 )
 
 GROUP = "brandmon.io"
@@ -296,22 +297,6 @@ class Condition(ApiModel):
 
     last_transition_time: datetime
     """When status last changed (not when the condition was last computed)."""
-
-
-class SourceResult(ApiModel):
-    """What one collection run reported."""
-
-    posts_new: int = Field(default=0, ge=0)
-    """Posts sent to Kafka for the first time."""
-
-    posts_seen: int = Field(default=0, ge=0)
-    """Posts skipped because an earlier run already sent them."""
-
-    errors: int = Field(default=0, ge=0)
-    """Errors during the run (throttling, unreachable profiles, ...)."""
-
-    message: str = Field(default="", max_length=4096)
-    """The collector's own summary of the run."""
 
 
 class SourceStatus(ApiModel):

@@ -75,6 +75,13 @@ class Cluster:
                 }
         return found
 
+    def list_pods(self, namespace: str, selector: str) -> list[Manifest]:
+        """Return the pods carrying the selector's labels, as plain manifests."""
+        listed = client.CoreV1Api(self.api_client).list_namespaced_pod(
+            namespace, label_selector=selector
+        )
+        return [self._plain(pod) for pod in listed.items]
+
     def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply a manifest (creates or updates), taking over conflicting fields."""
         meta = manifest["metadata"]

@@ -18,7 +18,7 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from brandmon_operator import builders, diff, ksql, queries, status, topics
+from brandmon_operator import builders, diff, ksql, queries, sources, status, topics
 from brandmon_operator.cluster import Cluster
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable, TopicRejected
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -90,6 +90,8 @@ def reconcile_workloads(
             current = (kind, name)
             cluster.delete(kind, monitor.namespace, name)
             outcome.events.append(("Normal", "Deleted", f"Deleted {kind} {name}"))
+        current = ("Pod", "collector runs")
+        _observe_sources(cluster, monitor, outcome)
     except ApiException as error:
         message = f"{'/'.join(current) if current else 'children'}: {_api_message(error)}"
         if error.status in (HTTPStatus.UNPROCESSABLE_ENTITY, HTTPStatus.BAD_REQUEST):
@@ -104,6 +106,22 @@ def reconcile_workloads(
         outcome.concern = status.Concern(WORKLOADS_READY, False, "ApiUnreachable", str(error))
         outcome.retry = True
     return outcome
+
+
+def _observe_sources(cluster: Cluster, monitor: builders.Monitor, outcome: Outcome) -> None:
+    selector = builders.children_selector(monitor.name)
+    pods = cluster.list_pods(
+        monitor.namespace, f"{selector},app.kubernetes.io/component={builders.COLLECTOR}"
+    )
+    runs = [run for run in map(sources.run_of, pods) if run is not None]
+    statuses = sources.source_statuses([s.name for s in monitor.spec.sources], runs)
+    outcome.status["sources"] = [
+        s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in statuses
+    ]
+    last = sources.last_collection_time(statuses)
+    if last is not None:
+        outcome.status["lastCollectionTime"] = last.isoformat().replace("+00:00", "Z")
+    outcome.extra.append(sources.sources_condition(statuses))
 
 
 # --- topics ---------------------------------------------------------------------------
@@ -381,11 +399,11 @@ def desired_status(
     old = old_conditions if isinstance(old_conditions, list) else []
     new = status.conditions([o.concern for o in outcomes])
     extra = [c for o in outcomes for c in o.extra]
-    if not extra:
+    if not any(c["type"] == TOPICS_RECREATED for c in extra):
         # A recreation warning stays until the spec changes, so it is seen, then clears.
         previous = next((c for c in old if c.get("type") == TOPICS_RECREATED), None)
         if previous and previous.get("observedGeneration") == monitor.generation:
-            extra = [{k: previous[k] for k in ("type", "status", "reason", "message")}]
+            extra += [{k: previous[k] for k in ("type", "status", "reason", "message")}]
     desired: dict[str, Any] = {
         "observedGeneration": monitor.generation,
         "conditions": status.merge(old, new + extra, monitor.generation, timestamp),

@@ -127,6 +127,12 @@ def test_suspend_stops_everything_and_resume_catches_up(flow: Flow, kube: Any) -
     assert not any(c.spec.suspend for c in batch.list_namespaced_cron_job(flow.namespace).items)
     flow.wait_rolled_out()
     flow.collect_now()
+    # The run's report reaches the monitor's status (the Last Collection column).
+    source = eventually(lambda: flow.monitor()["status"].get("sources"), 30, "source status")[0]
+    assert source["healthy"]
+    assert source["lastResult"]["postsNew"] == len(waiting)
+    assert flow.monitor()["status"]["lastCollectionTime"] == source["lastSuccessfulTime"]
+    assert flow.condition("SourcesHealthy")["status"] == "True"  # type: ignore[index]
     flow.wait_archived(set(waiting))
     expected = with_caption(waiting, RECALL)
     eventually(lambda: set(flow.delivered()) == expected, 60, "alerts after resuming")

@@ -51,8 +51,8 @@ from brandmon_workers.collector.items import (
 from brandmon_workers.collector.media import MediaStore
 from brandmon_workers.collector.replay import FileRecording, S3Recording, replay_items
 from brandmon_workers.collector.state import SentState, StateStore, state_key
-from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
+from brandmon_workers.contract.sources import SourceResult
 from brandmon_workers.contract.topics import TopicRole
 
 if TYPE_CHECKING:
@@ -68,20 +68,8 @@ ERRORS_IN_MESSAGE = 5
 _TERMINATION_LOG = Path(os.environ.get("BRANDMON_TERMINATION_LOG", "/dev/termination-log"))
 
 
-class RunReport(ApiModel):
-    """What one run did; serialized (camelCase) exactly as the operator's SourceResult."""
-
-    posts_new: int = Field(default=0, ge=0)
-    """Posts sent to Kafka for the first time."""
-
-    posts_seen: int = Field(default=0, ge=0)
-    """Posts skipped because an earlier run already sent them."""
-
-    errors: int = Field(default=0, ge=0)
-    """Errors during the run (throttling, unreachable profiles, failed deliveries, ...)."""
-
-    message: str = Field(default="", max_length=4096)
-    """A one-line summary of the run."""
+class RunReport(SourceResult):
+    """What one run did; the termination message is exactly its SourceResult part."""
 
     aborted: bool = Field(default=False, exclude=True)
     """The run stopped on an unexpected error (not part of the termination message)."""

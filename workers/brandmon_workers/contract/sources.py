@@ -48,3 +48,23 @@ class ReplaySource(ApiModel):
 
     posts_per_second: float = Field(default=0.0, ge=0.0, le=10_000.0)
     """Replay rate; 0 replays as fast as Kafka accepts."""
+
+
+class SourceResult(ApiModel):
+    """What one collection run reported.
+
+    The collector writes it as its termination message; the operator shows it as the
+    source's `lastResult` in the BrandMonitor's status.
+    """
+
+    posts_new: int = Field(default=0, ge=0)
+    """Posts sent to Kafka for the first time."""
+
+    posts_seen: int = Field(default=0, ge=0)
+    """Posts skipped because an earlier run already sent them."""
+
+    errors: int = Field(default=0, ge=0)
+    """Errors during the run (throttling, unreachable profiles, ...)."""
+
+    message: str = Field(default="", max_length=4096)
+    """The collector's own summary of the run."""
