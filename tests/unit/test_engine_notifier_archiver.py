@@ -16,7 +16,7 @@ from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, 
 from brandmon_workers.contract.messages import Alert, DeadLetter, ImageScore, ScoredPost, TextScore
 from brandmon_workers.contract.settings import S3Settings, WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicNames, TopicRole
-from brandmon_workers.runtime import Output, Record
+from brandmon_workers.runtime import Output, Pause, Record
 
 CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "engine_cases.json").read_text())
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -158,16 +158,31 @@ def test_notifier_retries_then_dead_letters() -> None:
     n = make_notifier(hook)
     assert n.process([record(TopicRole.ALERTS, alert("p1"))]) == []
     assert len(hook.calls) == 3
-    hook = Hook([503] * 5)
-    failed = make_notifier(hook).process([record(TopicRole.ALERTS, alert("p2"))])
-    assert [o.role for o in failed] == [TopicRole.DEAD_LETTERS]
-    assert isinstance(failed[0].value, DeadLetter)
-    assert "HTTP 503 after 5 attempts" in failed[0].value.error
+    # Still down after the retries: pause and retry the batch later, never dead-letter.
+    hook = Hook([503] * 5 + [200])
+    n = make_notifier(hook)
+    with pytest.raises(Pause):
+        n.process([record(TopicRole.ALERTS, alert("p2"))])
+    assert n.process([record(TopicRole.ALERTS, alert("p2"))]) == []
+    assert len(hook.calls) == 6
     hook = Hook([404])
     gone = make_notifier(hook).process([record(TopicRole.ALERTS, alert("p3"))])
     assert len(hook.calls) == 1
     assert isinstance(gone[0].value, DeadLetter)
     assert "not retried" in gone[0].value.error
+
+
+def test_a_paused_batch_resends_nothing_and_keeps_its_dead_letters() -> None:
+    hook = Hook([404] + [503] * 5)
+    n = make_notifier(hook)
+    batch = [record(TopicRole.ALERTS, alert("p1")), record(TopicRole.ALERTS, alert("p2"), 1)]
+    with pytest.raises(Pause):
+        n.process(batch)
+    retried = n.process(batch)  # p1 is not sent again; its dead letter comes with the retry
+    assert [json.loads(c[1])["alert"]["post_id"] for c in hook.calls] == ["p1"] + ["p2"] * 6
+    assert [(o.role, o.key) for o in retried] == [(TopicRole.DEAD_LETTERS, "p1")]
+    n.delivered(retried)
+    assert n.process(batch) == []
 
 
 def test_slack_payload_explains_the_alert() -> None:

@@ -4,8 +4,11 @@ Payloads: `generic` (the alert as JSON, signed with HMAC-SHA256 in X-Brandmon-Si
 when the webhook has a signing key) or `slack` (a Slack incoming-webhook message). Every
 request carries X-Brandmon-Delivery (the post id) so a receiver can drop the rare repeat
 that at-least-once delivery allows (a crash between sending and committing). Failures
-are retried with exponential backoff (timeouts, connection errors, 429 and 5xx); after the
-retry budget, or on another 4xx, the alert goes to the dead-letter topic with the reason.
+are retried with exponential backoff (timeouts, connection errors, 429 and 5xx); when a
+webhook still fails that way after the retries, the notifier pauses and tries the batch
+again, for as long as the receiver is down, so an outage delays alerts but loses none.
+Another 4xx (or a missing URL) cannot get better by waiting: that alert goes to the
+dead-letter topic with the reason.
 
 Dedupe and cooldown survive restarts: `start()` rebuilds them from the alerts this worker
 already committed. The cooldown is per account: a further alert about the same account
@@ -28,12 +31,14 @@ from dataclasses import dataclass
 from brandmon_workers.contract.messages import Alert, MessageModel
 from brandmon_workers.contract.settings import WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
-from brandmon_workers.runtime import Context, Output, Record, record_dead_letter
+from brandmon_workers.runtime import Context, Output, Pause, Record, record_dead_letter
 
 log = logging.getLogger(__name__)
 
 RETRIABLE_STATUS = {429, 500, 502, 503, 504}
 TIMEOUT_S = 10.0
+PAUSE_S = 10.0
+"""Wait after a webhook kept failing with a retriable error, before the batch is retried."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,10 @@ class Notifier:
         self.attempts = attempts
         self.delivered_posts: set[str] = set()
         self.last_sent: dict[str, float] = {}
+        # A batch paused by an outage is processed again: what it already sent is not
+        # resent, and the dead letters it made are produced with the retried batch.
+        self._sent: set[tuple[str, str]] = set()
+        self._letters: dict[str, list[Output]] = {}
         # URLs and keys are read once; they are secrets, so they are never logged.
         self._urls = {w.name: environ.get(w.url_env, "") for w in settings.webhooks}
         self._keys = {
@@ -132,6 +141,7 @@ class Notifier:
             alert = record.value
             assert isinstance(alert, Alert)
             if alert.post_id in self.delivered_posts:
+                outputs += self._letters.get(alert.post_id, [])
                 continue
             now = self._clock()
             since = now - self.last_sent.get(alert.username, float("-inf"))
@@ -140,25 +150,37 @@ class Notifier:
                          "account": alert.username}})  # fmt: skip
                 self.delivered_posts.add(alert.post_id)
                 continue
+            letters = self._letters.setdefault(alert.post_id, [])
             for webhook in self.settings.webhooks:
-                failure = self._deliver(webhook, alert)
+                if (alert.post_id, webhook.name) in self._sent:
+                    continue
+                failure, retriable = self._deliver(webhook, alert)
+                if retriable:
+                    raise Pause(PAUSE_S)
                 if failure:
                     letter = record_dead_letter(
                         record, f"webhook {webhook.name}: {failure}", "notifier"
                     )
-                    outputs.append(Output(TopicRole.DEAD_LETTERS, alert.post_id, letter))
+                    letters.append(Output(TopicRole.DEAD_LETTERS, alert.post_id, letter))
+                self._sent.add((alert.post_id, webhook.name))
+            outputs += letters
             self.delivered_posts.add(alert.post_id)
             self.last_sent[alert.username] = now
         return outputs
 
     def delivered(self, outputs: Sequence[Output]) -> None:
-        """Nothing to record: deliveries are side effects made during process()."""
+        """Forget the batch's dead letters once Kafka has them (deliveries happened earlier)."""
+        self._letters.clear()
+        self._sent.clear()
 
-    def _deliver(self, webhook: WebhookTarget, alert: Alert) -> str:
-        """Send one alert to one webhook, with retries; return '' or why it failed."""
+    def _deliver(self, webhook: WebhookTarget, alert: Alert) -> tuple[str, bool]:
+        """Send one alert to one webhook, with retries.
+
+        Return why it failed ('' if it did not) and whether waiting may cure the failure.
+        """
         url = self._urls.get(webhook.name, "")
         if not url:
-            return f"no URL in {webhook.url_env}"
+            return f"no URL in {webhook.url_env}", False
         if webhook.format == "slack":
             body = slack_payload(alert, self.settings.brand)
         else:
@@ -179,10 +201,13 @@ class Notifier:
                     "alert delivered",
                     extra={"fields": {"post": alert.post_id, "webhook": webhook.name}},
                 )
-                return ""
+                return "", False
             last = answer.error or f"HTTP {answer.status}"
             if answer.status and answer.status not in RETRIABLE_STATUS:
-                return f"{last} (not retried)"
+                return f"{last} (not retried)", False
             if attempt + 1 < self.attempts:
                 self._sleep(min(60.0, 2.0**attempt))
-        return f"{last} after {self.attempts} attempts"
+        failure = f"{last} after {self.attempts} attempts"
+        log.warning("webhook unavailable; pausing", extra={"fields": {
+            "post": alert.post_id, "webhook": webhook.name, "error": failure}})  # fmt: skip
+        return failure, True
