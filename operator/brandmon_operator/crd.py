@@ -105,6 +105,9 @@ def build_crd() -> Schema:
     """Return the BrandMonitor CRD as a plain dict."""
     spec = structural(api.BrandMonitorSpec.model_json_schema(by_alias=True))
     status = structural(api.BrandMonitorStatus.model_json_schema(by_alias=True))
+    # A new monitor reads back observedGeneration 0 < generation, so kstatus (Flux, `kubectl
+    # wait`) sees it in progress before the operator's first status write, not Current.
+    status["default"] = {"observedGeneration": 0}
     root = {
         "type": "object",
         "description": "BrandMonitor declares one monitored brand: where its posts come from, "

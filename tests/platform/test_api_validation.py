@@ -159,7 +159,12 @@ def test_the_valid_base_object_is_accepted(kube: client.ApiClient, namespace: st
 
 def test_defaults_are_applied_by_the_api_server(kube: client.ApiClient, namespace: str) -> None:
     body = valid()
-    stored = create(kube, namespace, body, dry_run=False)["spec"]
+    created = create(kube, namespace, body, dry_run=False)
+    # Before any operator wrote status, kstatus readers (Flux, `kubectl wait`) see a
+    # generation not yet observed: in progress, not Current.
+    assert created["status"]["observedGeneration"] == 0
+    assert created["metadata"]["generation"] == 1
+    stored = created["spec"]
     assert stored["processing"] == {"engine": "ksqldb"}
     assert stored["topics"] == {"partitions": 3, "replicationFactor": 3, "retention": "7d"}
     assert stored["analysis"]["sentiment"] == {"enabled": True, "weight": 0.3}

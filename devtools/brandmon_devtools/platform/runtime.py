@@ -192,12 +192,26 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def _ancestors() -> set[int]:
+    """Return this process and its ancestors (a shell that exported the marker is one)."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            # Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
 def processes(root: Path) -> list[int]:
-    """Return every live process that carries this platform's marker."""
+    """Return every live process that carries this platform's marker, except our ancestors."""
     mine = str(root)
     pids = []
+    spared = _ancestors()
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
+        if entry.name.isdigit() and int(entry.name) not in spared:
             pid = int(entry.name)
             if _proc_marker(pid) == mine and _alive(pid):
                 pids.append(pid)
