@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from brandmon_workers import archiver, engine, notifier
 from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, ScoringSpec
@@ -201,6 +202,31 @@ class FakeS3:
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
         self.objects[f"{Bucket}/{Key}"] = Body
+
+
+class FailingS3:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def put_object(self, **_: Any) -> None:
+        raise self.error
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "PutObject")
+
+
+def test_archiver_pauses_while_s3_is_unavailable_and_raises_other_errors() -> None:
+    batch = [record(TopicRole.SCORED_POSTS, scored("p1"))]
+    for error in (
+        EndpointConnectionError(endpoint_url="http://s3.local"),
+        client_error("SlowDown", 503),
+    ):
+        with pytest.raises(Pause):
+            archiver.Archiver(settings(), FailingS3(error)).process(batch)  # type: ignore[arg-type]
+    with pytest.raises(ClientError):
+        archiver.Archiver(settings(), FailingS3(client_error("AccessDenied", 403))).process(batch)  # type: ignore[arg-type]
 
 
 def scored(post: str) -> ScoredPost:

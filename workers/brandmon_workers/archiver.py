@@ -5,25 +5,36 @@ holds the records of one batch of one partition, starting at `<offset>`. The key
 only on where the batch starts and the first record's Kafka timestamp, so a batch consumed
 again after a crash (it was uploaded, but its offsets not committed) overwrites its own
 object instead of adding a second copy: nothing is lost (offsets are committed only after
-the upload) and nothing is archived twice. S3 failures raise, and the runtime retries the
-batch with backoff until S3 is back.
+the upload) and nothing is archived twice. S3 unreachable or failing on its side (5xx)
+pauses the worker and retries the batch for as long as the outage lasts, so nothing is
+dead-lettered for it; other S3 errors raise, and the runtime retries the batch with
+backoff, then dead-letters it.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from brandmon_workers.contract.messages import MessageModel, ScoredPost
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
-from brandmon_workers.runtime import Context, Output, Record, json_line
+from brandmon_workers.runtime import Context, Output, Pause, Record, json_line
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+PAUSE_S = 5.0
+"""Wait before retrying a batch while S3 is unavailable."""
+_SERVER_ERROR = 500
 
 
 def archive_key(namespace: str, monitor: str, first: Record) -> str:
@@ -61,14 +72,28 @@ class Archiver:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
         for batch in by_partition.values():
             batch.sort(key=lambda r: r.offset)
-            self.s3.put_object(
-                Bucket=self.settings.s3.bucket,
-                Key=archive_key(self.settings.namespace, self.settings.monitor, batch[0]),
-                Body=encode(batch),
-                ContentType="application/x-ndjson",
-                ContentEncoding="gzip",
-            )
+            try:
+                self.s3.put_object(
+                    Bucket=self.settings.s3.bucket,
+                    Key=archive_key(self.settings.namespace, self.settings.monitor, batch[0]),
+                    Body=encode(batch),
+                    ContentType="application/x-ndjson",
+                    ContentEncoding="gzip",
+                )
+            except (BotoCoreError, ClientError) as error:
+                if not _unavailable(error):
+                    raise
+                log.warning("S3 unavailable; pausing", extra={"fields": {"error": str(error)}})
+                raise Pause(PAUSE_S) from None
         return []
 
     def delivered(self, outputs: Sequence[Output]) -> None:
         """Nothing to record: the upload happened in process()."""
+
+
+def _unavailable(error: BotoCoreError | ClientError) -> bool:
+    """Whether waiting may cure the failure: S3 unreachable, or failing on its side."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= _SERVER_ERROR
+    return True
