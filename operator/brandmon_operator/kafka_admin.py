@@ -4,7 +4,8 @@ Reads come from one snapshot of every topic under a name prefix, shared by all m
 and refreshed at most every `max_age_s`: a snapshot costs three admin calls (list_topics,
 describe_topics, describe_configs) however many monitors reconcile from it, so a
 resync of a hundred monitors does not send a hundred times the requests of one. Writes
-are batched the same way: one request per kind of change, for all topics of a plan.
+are batched the same way: one request per kind of change, for all topics of a plan; what
+they changed is read back for those topics alone (two calls) and merged into the snapshot.
 
 Errors come out as two kinds the operator treats differently: `KafkaUnavailable` (the
 broker cannot be reached or did not answer in time: retry with backoff) and
@@ -231,9 +232,13 @@ class KafkaTopics:
             metadata = admin.list_topics(timeout=self.request_timeout_s)
         except KafkaException as error:
             raise self._unavailable("list_topics", error) from error
-        names = sorted(t for t in metadata.topics if t.startswith(self.prefix))
+        return self._read(sorted(t for t in metadata.topics if t.startswith(self.prefix)))
+
+    def _read(self, names: list[str]) -> dict[str, LiveTopic]:
+        """Describe the named topics and their configs (two admin calls), absent ones left out."""
         if not names:
             return {}
+        admin = self._client()
         timeout = self.request_timeout_s
         described = self._send(
             "describe_topics",
@@ -388,25 +393,30 @@ class KafkaTopics:
         self.invalidate()
 
     def _await_visible(self, plan: TopicPlan) -> dict[str, LiveTopic] | None:
-        """Refresh the snapshot until it shows what `plan` wrote, within the request timeout.
+        """Read the plan's topics again until they show what it wrote (or the timeout passes).
 
         A broker serves reads from metadata the controller publishes a moment after a write
         succeeds; without this, the status written next would show the old state and the
-        next reconcile would plan the same changes again. Return the last snapshot read, or
-        None if reading failed.
+        next reconcile would plan the same changes again. Only the plan's own topics are
+        read and merged into the shared snapshot (its age stays that of its last full
+        read): a full read after every write would cost each monitor time in proportion to
+        all the topics there are. Return the plan's topics as last read, or None if reading
+        failed.
         """
+        names = sorted({t.name for t in plan.create} | plan.grow.keys() | plan.alter.keys())
         deadline = time.monotonic() + self.request_timeout_s
         delay = 0.05
         while True:
             try:
-                with self._lock:
-                    taken_at = self._clock()
-                    snapshot = self._read_all()
-                    self._snapshot, self._failure, self._taken_at = snapshot, None, taken_at
+                snapshot = self._read(names)
             except (KafkaUnavailable, TopicRejected):
                 # The writes went through; the next describe() reports what reading cannot.
                 self.invalidate()
                 return None
+            with self._lock:
+                # Copy on write: describe() hands out the snapshot outside the lock.
+                merged = {n: t for n, t in self._snapshot.items() if n not in names}
+                self._snapshot = merged | snapshot
             if _shows(snapshot, plan) or time.monotonic() + delay > deadline:
                 return snapshot
             time.sleep(delay)

@@ -38,12 +38,7 @@ class TextAnalyzer:
         """Score a batch (one offensive-language call for all of it)."""
         posts: list[Post] = [r.value for r in records]
         scores = self.scorer.score_batch(posts, datetime.now(UTC))
-        outputs = []
-        for post, score in zip(posts, scores, strict=True):
-            # The engine waits for this many image scores before it scores the post.
-            complete = score.model_copy(update={"media_count": len(post.media_uris)})
-            outputs.append(Output(TopicRole.TEXT_SCORES, post.post_id, complete))
-        return outputs
+        return [Output(TopicRole.TEXT_SCORES, s.post_id, s) for s in scores]
 
     def delivered(self, outputs: Sequence[Output]) -> None:
         """Nothing to record."""

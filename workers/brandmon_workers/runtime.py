@@ -5,7 +5,10 @@ in an imperative shell (`Worker`): poll a batch, decode it at the edge (malforme
 oversized input goes to the dead-letter topic with the reason and the original payload),
 process, produce, wait until Kafka acknowledged every output, and only then commit the
 input offsets. That makes every worker at-least-once; downstream state is idempotent by
-key, so a replay adds no duplicate results. A failing batch is retried with backoff; one
+key, so a replay adds no duplicate results. The wait for acknowledgements overlaps with
+consuming and decoding the next batch (never with processing it, so a processor always
+learns what was delivered before it sees more input), and offsets are committed
+asynchronously once acknowledged. A failing batch is retried with backoff; one
 that keeps failing is split to find the poison record, which is dead-lettered. SIGTERM
 stops polling, finishes the batch in hand, flushes, commits and closes.
 
@@ -21,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -64,6 +67,21 @@ class Output:
     role: TopicRole
     key: str
     value: MessageModel
+
+
+@dataclass
+class _Batch:
+    """Consumed input on its way through the worker, until its offsets are committed."""
+
+    messages: list[Message]
+    records: list[Record]
+    rejects: list[tuple[Message, str]]
+    started: float
+    outputs: list[Output] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Delivery errors reported by the producer for this batch's messages."""
+    attempt: int = 0
 
 
 class Unprocessable(Exception):  # noqa: N818 - names what the record is, like KeyError
@@ -313,6 +331,8 @@ class Worker:
         self._heartbeat = time.monotonic()
         self._assigned = False
         self._servers: list[Any] = []
+        self._producer: Producer | None = None
+        self._in_flight: _Batch | None = None
 
     # --- probes -----------------------------------------------------------------------
 
@@ -350,19 +370,41 @@ class Worker:
         )
         consumer = Consumer(self.consumer_config)
         producer = Producer(self.producer_config)
-        assign = self._on_assign
-        consumer.subscribe(list(self._roles), on_assign=assign, on_revoke=self._on_revoke)
+        self._producer = producer
+        consumer.subscribe(list(self._roles), on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info(
             "worker started", extra={"fields": {"worker": self.name, "topics": list(self._roles)}}
         )
         try:
             while not stop.is_set():
                 self._heartbeat = time.monotonic()
-                messages = consumer.consume(self.batch_size, self.poll_timeout_s)
-                if messages:
-                    self._handle(consumer, producer, messages, stop)
+                # With a batch in flight, take only what is already fetched: if nothing is,
+                # settle that batch now rather than after a poll timeout.
+                waiting = self.poll_timeout_s if self._in_flight is None else 0
+                messages = consumer.consume(self.batch_size, waiting)
+                batch = self._decode(messages) if messages else None
+                # The previous batch's acknowledgements arrived while this one was read.
+                if self._in_flight is not None and not self._settle(
+                    consumer, producer, self._in_flight, stop
+                ):
+                    # Stopped while retrying: the next owner starts at the uncommitted input.
+                    self._rewind(
+                        consumer, self._in_flight.messages + (batch.messages if batch else [])
+                    )
+                    self._in_flight = None
+                    return
+                self._in_flight = None
+                if batch is not None:
+                    if not self._send(producer, batch, stop):
+                        self._rewind(consumer, batch.messages)
+                        return
+                    self._in_flight = batch
                     self._update_lag(consumer)
         finally:
+            if self._in_flight is not None:
+                # Finish the batch in hand: one flush, and commit only what Kafka acknowledged.
+                self._settle(consumer, producer, self._in_flight, stop, retry=False)
+                self._in_flight = None
             producer.flush(30)
             consumer.close()
             for server in self._servers:
@@ -373,13 +415,16 @@ class Worker:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = True
 
-    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        # Offsets are committed synchronously per batch, so nothing is pending here.
-        return
+    def _on_revoke(self, consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # The batch in flight belongs to partitions that are leaving: commit it now if Kafka
+        # acknowledged its outputs, or leave it uncommitted for the next owner to redo.
+        batch, self._in_flight = self._in_flight, None
+        if batch is not None and self._producer is not None:
+            self._settle(consumer, self._producer, batch, threading.Event(), retry=False)
 
-    def _decode(
-        self, messages: Sequence[Message]
-    ) -> tuple[list[Record], list[tuple[Message, str]]]:
+    def _decode(self, messages: list[Message]) -> _Batch:
+        started = time.monotonic()
+        self.metrics.consumed.labels(self.name).inc(len(messages))
         records: list[Record] = []
         rejects: list[tuple[Message, str]] = []
         for message in messages:
@@ -411,42 +456,79 @@ class Worker:
                     message.timestamp()[1],
                 )
             )
-        return records, rejects
+        return _Batch(messages, records, rejects, started)
 
-    def _handle(
-        self, consumer: Consumer, producer: Producer, messages: list[Message], stop: threading.Event
-    ) -> None:
-        started = time.monotonic()
-        self.metrics.consumed.labels(self.name).inc(len(messages))
-        records, rejects = self._decode(messages)
-        attempt = 0
+    def _send(self, producer: Producer, batch: _Batch, stop: threading.Event) -> bool:
+        """Process a batch and hand its outputs to the producer; False if stopped first."""
         while True:
             try:
-                outputs, poison = self._process(records, attempt)
-                dead = [dead_letter(m, why, self.name) for m, why in rejects] + poison
-                self._produce(producer, outputs, dead)
-                self.processor.delivered(outputs)
-                break
+                outputs, poison = self._process(batch.records, batch.attempt)
+                batch.outputs = outputs
+                batch.dead = [dead_letter(m, why, self.name) for m, why in batch.rejects] + poison
+                batch.failures = []
+                self._produce(producer, batch)
+                return True
             except Pause as pause:
                 log.warning(
                     "pausing", extra={"fields": {"worker": self.name, "seconds": pause.seconds}}
                 )
                 self._wait(pause.seconds, stop)
             except Exception:  # a transient failure (I/O): retry the whole batch
-                attempt += 1
-                self.metrics.failed.labels(self.name).inc()
-                delay = min(_MAX_BACKOFF_S, 0.5 * 2**attempt)
                 log.exception(
                     "batch failed; retrying",
-                    extra={"fields": {"worker": self.name, "attempt": attempt}},
+                    extra={"fields": {"worker": self.name, "attempt": batch.attempt + 1}},
                 )
-                self._wait(delay, stop)
+                self._failed(batch, stop)
             if stop.is_set():
-                # Not processed: rewind so that the next owner of these partitions starts here.
-                self._rewind(consumer, messages)
-                return
-        consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
-        self.metrics.latency.labels(self.name).observe(time.monotonic() - started)
+                return False
+
+    def _settle(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        batch: _Batch,
+        stop: threading.Event,
+        *,
+        retry: bool = True,
+    ) -> bool:
+        """Wait for the batch's acknowledgements, then record and commit it.
+
+        A batch whose outputs Kafka did not all acknowledge is processed and produced again
+        (with backoff) unless `retry` is False; False means it was left uncommitted.
+        """
+        while True:
+            remaining = producer.flush(30)
+            if not batch.failures and not remaining:
+                break
+            if not retry:
+                return False
+            failures = f"{len(batch.failures)} deliveries failed, {remaining} unacknowledged"
+            log.error(
+                "batch not acknowledged; retrying",
+                extra={
+                    "fields": {"worker": self.name, "error": f"{failures}: {batch.failures[:3]}"}
+                },
+            )
+            self._failed(batch, stop)
+            if stop.is_set() or not self._send(producer, batch, stop):
+                return False
+        self.metrics.produced.labels(self.name).inc(len(batch.outputs))
+        self.metrics.dead.labels(self.name).inc(len(batch.dead))
+        self.processor.delivered(batch.outputs)
+        # Asynchronous while running: a lost commit only means the batch is redone. The last
+        # commit, at shutdown or on revocation, waits for the coordinator's answer.
+        if retry:
+            consumer.commit(offsets=_next_offsets(batch.messages), asynchronous=True)
+        else:
+            consumer.commit(offsets=_next_offsets(batch.messages), asynchronous=False)
+        self.metrics.latency.labels(self.name).observe(time.monotonic() - batch.started)
+        return True
+
+    def _failed(self, batch: _Batch, stop: threading.Event) -> None:
+        """Count a failed attempt and back off before the next."""
+        batch.attempt += 1
+        self.metrics.failed.labels(self.name).inc()
+        self._wait(min(_MAX_BACKOFF_S, 0.5 * 2**batch.attempt), stop)
 
     def _process(
         self, records: list[Record], attempt: int
@@ -474,24 +556,23 @@ class Worker:
                 dead.append(record_dead_letter(record, str(error), self.name))
         return outputs, dead
 
-    def _produce(self, producer: Producer, outputs: list[Output], dead: list[DeadLetter]) -> None:
-        """Produce everything and wait for Kafka's acknowledgement of each message."""
-        failures: list[str] = []
+    def _produce(self, producer: Producer, batch: _Batch) -> None:
+        """Hand every output and dead letter to the producer; `_settle` awaits the answers."""
+        failures = batch.failures
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
             if error is not None:
                 failures.append(str(error))
 
-        for output in outputs:
+        for output in batch.outputs:
             producer.produce(
                 self.settings.topics.of(output.role),
                 key=output.key.encode(),
                 value=output.value.model_dump_json().encode(),
                 on_delivery=delivered,
             )
-            producer.poll(0)
         dead_topic = self.settings.topics.of(TopicRole.DEAD_LETTERS)
-        for letter in dead:
+        for letter in batch.dead:
             producer.produce(
                 dead_topic,
                 key=(letter.key or "").encode(),
@@ -509,12 +590,6 @@ class Worker:
                     }
                 },
             )
-        remaining = producer.flush(30)
-        if failures or remaining:
-            msg = f"{len(failures)} deliveries failed, {remaining} unacknowledged: {failures[:3]}"
-            raise RuntimeError(msg)
-        self.metrics.produced.labels(self.name).inc(len(outputs))
-        self.metrics.dead.labels(self.name).inc(len(dead))
 
     def _wait(self, seconds: float, stop: threading.Event) -> None:
         deadline = time.monotonic() + seconds

@@ -60,6 +60,8 @@ _HASHTAG = re.compile(r"#(\w+)")
 
 def _fold(text: str) -> str:
     """Lower-case the text and remove accents and compatibility forms."""
+    if text.isascii():  # most captions: NFKD leaves ASCII as it is, with no combining marks
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -235,6 +237,8 @@ class TextScorer:
                     sentiment_compound=compound,
                     keyword_hits=hits,
                     keywords=[hit.term for hit in hits],
+                    # The engine waits for this many image scores before it scores the post.
+                    media_count=len(post.media_uris),
                     analyzer_version=ANALYZER_VERSION,
                     scored_at=now,
                 )
