@@ -100,6 +100,17 @@ test: lint platform-build ## the whole suite, on a fresh machine
 	if [ $$code -eq 5 ]; then echo "make test: pytest ran no test (exit 5); failing" >&2; fi; \
 	exit $$code
 
+# Benchmarks measure and print; they are not tests. Each writes bench/results/<name>.json and
+# prints it as its last line; run one alone with `.venv/bin/python -m bench.<name> --help`.
+BENCHMARKS := text_throughput latency operator_scale platform_times
+
+.PHONY: bench
+bench: platform-build ## run every benchmark (10-15 min); results in bench/results/
+	@for name in $(BENCHMARKS); do \
+		echo "== bench.$$name" >&2; \
+		$(BIN)/python -m bench.$$name || exit $$?; \
+	done
+
 .PHONY: clean
 clean: ## remove the virtual environment and platform state (keeps the build cache)
 	-$(PLATFORM) down 2>/dev/null
