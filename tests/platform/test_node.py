@@ -229,7 +229,9 @@ def test_node_is_ready_with_the_api_servers_version(
     assert found.status is not None
     assert found.status.node_info is not None
     assert found.status.node_info.kubelet_version == version
-    assert found.status.capacity == {"cpu": "2", "memory": "8Gi", "pods": "110"}
+    assert found.status.capacity == {
+        "cpu": "2", "memory": "8Gi", "ephemeral-storage": "20Gi", "pods": "110"
+    }  # fmt: skip
     lease = client.CoordinationV1Api(kube).read_namespaced_lease(node.name, "kube-node-lease")
     assert lease.spec is not None
     assert lease.spec.holder_identity == node.name

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         labels=dict(args.label),
         taints=taints,
-        capacity={r: getattr(args, r) for r in DEFAULT_CAPACITY},
+        capacity={r: getattr(args, r.replace("-", "_")) for r in DEFAULT_CAPACITY},
         entrypoints=entrypoints,
         serve_logs=not args.no_log_server,
     )

@@ -67,7 +67,9 @@ FIELD_MANAGER = "brandmon-node"
 APPLY = "application/apply-patch+yaml"
 LEASE_NAMESPACE = "kube-node-lease"
 DEFAULT_NAME = "brandmon-local"
-DEFAULT_CAPACITY = {"cpu": "2", "memory": "8Gi", "pods": "110"}
+# ephemeral-storage too: the scheduler refuses Pods that request it (the chart's operator
+# does) from a node that does not report it.
+DEFAULT_CAPACITY = {"cpu": "2", "memory": "8Gi", "ephemeral-storage": "20Gi", "pods": "110"}
 TERMINAL_PHASES = ("Succeeded", "Failed")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _TICK = 0.25  # how often a worker looks at its processes

@@ -1,0 +1,516 @@
+"""The Helm chart: lint, kube-score, server-side dry-run, and a real install on the platform.
+
+helm and kube-score are built by `brandmon_devtools.platform.build.ensure_tools` (Go module
+proxy, cached). kube-linter cannot be fetched here (the module proxy refuses it), so
+kube-score is the manifest linter; its exceptions are in charts/brandmon/.kube-score-ignore,
+one comment each.
+
+The BrandMonitor CRD is cluster-scoped and shared by every test of the session (the
+`brandmonitor_crd` fixture installs it). The install test therefore sets
+`crds.install=false`: Helm would refuse to take over the existing CRD, and an uninstall
+that removed it would delete every other test's monitors. The CRD template's keep policy is
+checked on a copy of the chart whose CRD has a group of its own (`<unique>.brandmon.io`),
+so a broken keep policy can only delete that copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from brandmon_devtools.platform import build, pins, runtime
+from brandmon_operator import api
+from brandmon_operator.settings import OperatorSettings, Resources
+from tests.conftest import unique
+from tests.platform import test_node
+from tests.platform.conftest import audit_events, eventually
+from tests.platform.test_node import NodeAgent
+
+ROOT = pins.repo_root()
+CHART = ROOT / "charts" / "brandmon"
+Manifest = dict[str, Any]
+
+# The node agent of tests/platform/test_node.py, one for this module.
+node = test_node.node
+
+
+@dataclass(frozen=True)
+class Helm:
+    """The built helm and kube-score, and an environment that keeps helm's files in a tmp dir."""
+
+    helm: Path
+    kube_score: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run helm; a failure shows its output."""
+        done = subprocess.run(
+            [str(self.helm), *args],
+            check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"helm {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        return done
+
+    def template(self, *args: str) -> list[Manifest]:
+        """Render the chart; return its objects."""
+        rendered = self("template", "rel", str(CHART), "--namespace", "ops", *args).stdout
+        return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+    def score(self, manifests: str, ignore: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run kube-score on rendered manifests: non-zero on any warning or critical."""
+        argv = [
+            str(self.kube_score), "score", "--kubernetes-version", "v1.34",
+            "--enable-optional-test", "container-seccomp-profile",
+            "--enable-optional-test", "container-ports-check",
+            "--exit-one-on-warning", "--output-format", "ci",
+        ]  # fmt: skip
+        for check in ignore:
+            argv += ["--ignore-test", check]
+        return subprocess.run(
+            [*argv, "-"], check=False, input=manifests, capture_output=True, text=True
+        )
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """helm and kube-score (built once, cached), with helm's state in a tmp dir."""
+    home = tmp_path_factory.mktemp("helm")
+    tools = build.ensure_tools(pins.load_pins(), home / "logs")
+    env = dict(os.environ) | {
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+    return Helm(tools.helm, tools.kube_score, env)
+
+
+def _ignored_checks() -> list[str]:
+    lines = (CHART / ".kube-score-ignore").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _of_kind(objects: list[Manifest], kind: str) -> list[Manifest]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+# Value sets that switch every template branch on at least once.
+VARIANTS = {
+    "defaults": [],
+    "namespaced": ["--set", "watchNamespaces={brands,more-brands}",
+                   "--set", "metrics.serviceMonitor.enabled=true"],
+    "minimal": ["--set", "crds.install=false", "--set", "rbac.create=false",
+                "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=existing"],
+}  # fmt: skip
+
+
+# --- rendering (no cluster needed) --------------------------------------------------------
+
+
+def test_helm_reports_the_pinned_version(helm: Helm) -> None:
+    assert helm("version", "--short").stdout.strip() == pins.load_pins().helm
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_chart_passes_strict_lint(helm: Helm, variant: str) -> None:
+    done = helm("lint", "--strict", str(CHART), *VARIANTS[variant])
+    assert "0 chart(s) failed" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("bogus=1", "additional properties 'bogus' not allowed"),
+        ("s3.secretAccessKey=abc", "additional properties 'secretAccessKey' not allowed"),
+        ("resyncSeconds=often", "'/resyncSeconds': got string, want number"),
+        ("image.pullPolicy=Sometimes", "'/image/pullPolicy': value must be one of"),
+        ("watchNamespaces[0]=1", "'/watchNamespaces/0': got number, want string"),
+    ],
+)
+def test_bad_values_fail_lint_and_template(helm: Helm, setting: str, complaint: str) -> None:
+    lint = helm("lint", "--strict", str(CHART), "--set", setting, check=False)
+    assert lint.returncode != 0
+    assert complaint in lint.stdout + lint.stderr
+    template = helm("template", "x", str(CHART), "--set", setting, check=False)
+    assert template.returncode != 0
+    assert complaint in template.stderr
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_manifests_pass_kube_score(helm: Helm, variant: str) -> None:
+    manifests = helm("template", "rel", str(CHART), "-n", "ops", *VARIANTS[variant]).stdout
+    done = helm.score(manifests, _ignored_checks())
+    assert done.returncode == 0, done.stdout
+
+
+def test_kube_score_exceptions_are_still_needed(helm: Helm) -> None:
+    manifests = helm("template", "rel", str(CHART), "-n", "ops").stdout
+    for check in _ignored_checks():
+        others = [c for c in _ignored_checks() if c != check]
+        done = helm.score(manifests, others)
+        assert done.returncode != 0, f"{check} no longer fires: drop it from .kube-score-ignore"
+
+
+def test_operator_environment_is_exactly_the_operator_settings(
+    helm: Helm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = {
+        "image": {"repository": "registry.example/brandmon", "tag": "1.2.3",
+                  "pullPolicy": "Always"},
+        "kafka": {"bootstrapServers": "k1:9092,k2:9092"},
+        "ksqldb": {"url": "http://ksqldb:8088"},
+        "s3": {"endpointUrl": "http://s3:9000", "bucket": "media", "region": "eu-west-1",
+               "credentialsSecret": "s3-credentials"},
+        "topicPrefix": "acme",
+        "resyncSeconds": 12.5,
+        "workers": {"resources": {"requests": {"cpu": "100m", "memory": "200Mi"},
+                                  "limits": {"cpu": 2, "memory": "1Gi"}}},
+        "watchNamespaces": ["brands", "more-brands"],
+    }  # fmt: skip
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    objects = helm.template("-f", str(tmp_path / "values.yaml"))
+    (deployment,) = _of_kind(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    prefix = OperatorSettings.model_config.get("env_prefix", "")
+    assert set(env) == {prefix + name.upper() for name in OperatorSettings.model_fields}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert OperatorSettings() == OperatorSettings(
+        kafka_bootstrap_servers="k1:9092,k2:9092", ksqldb_url="http://ksqldb:8088",
+        s3_endpoint_url="http://s3:9000", s3_bucket="media", s3_region="eu-west-1",
+        s3_credentials_secret="s3-credentials", topic_prefix="acme",
+        worker_image="registry.example/brandmon:1.2.3", worker_image_pull_policy="Always",
+        worker_resources=Resources(cpu_request="100m", memory_request="200Mi",
+                                   cpu_limit="2", memory_limit="1Gi"),
+        namespaces=["brands", "more-brands"], resync_seconds=12.5,
+    )  # fmt: skip
+    assert container["command"] == ["brandmon-operator"]
+    assert container["image"] == "registry.example/brandmon:1.2.3"
+
+
+def test_namespaced_mode_grants_namespaced_rules_only_in_the_listed_namespaces(
+    helm: Helm,
+) -> None:
+    objects = helm.template("--set", "watchNamespaces={brands,more-brands}")
+    roles = _of_kind(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["brands", "more-brands"]
+    assert sorted(b["metadata"]["namespace"] for b in _of_kind(objects, "RoleBinding")) == [
+        "brands", "more-brands",
+    ]  # fmt: skip
+    (operator_role,) = [
+        r for r in _of_kind(objects, "ClusterRole") if r["metadata"]["name"].endswith("-operator")
+    ]
+    assert [r["resources"] for r in operator_role["rules"]] == [
+        ["customresourcedefinitions"], ["namespaces"],
+    ]  # fmt: skip
+    cluster_wide = helm.template()
+    assert _of_kind(cluster_wide, "Role") == []
+    (role,) = [
+        r
+        for r in _of_kind(cluster_wide, "ClusterRole")
+        if r["metadata"]["name"].endswith("-operator")
+    ]
+    assert role["rules"][1:] == roles[0]["rules"]
+
+
+def test_user_roles_aggregate_to_the_default_roles(helm: Helm) -> None:
+    labels = {
+        r["metadata"]["name"]: r["metadata"]["labels"]
+        for r in _of_kind(helm.template(), "ClusterRole")
+    }
+    assert labels["rel-brandmon-editor"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rel-brandmon-viewer"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    off = helm.template("--set", "rbac.aggregateToDefaultRoles=false")
+    assert not any(
+        key.startswith("rbac.authorization.k8s.io/aggregate")
+        for role in _of_kind(off, "ClusterRole")
+        for key in role["metadata"]["labels"]
+    )
+
+
+# --- on the platform ----------------------------------------------------------------------
+
+
+def _kubectl(platform: runtime.Platform, *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [str(platform.bin / "kubectl"), "--kubeconfig", str(platform.kubeconfig), *args],
+        check=False, input=stdin, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_rendered_manifests_pass_server_side_dry_run(
+    helm: Helm, platform: runtime.Platform, namespace: str, mode: str
+) -> None:
+    watch = ["--set", f"watchNamespaces={{{namespace}}}"] if mode == "namespaced" else []
+    manifests = helm("template", "dry", str(CHART), "-n", namespace, *watch).stdout
+    out = _kubectl(
+        platform, "apply", "--server-side", "--dry-run=server", "--force-conflicts",
+        "--field-manager=chart-dry-run", "-n", namespace, "-f", "-", stdin=manifests,
+    )  # fmt: skip
+    applied = [line for line in out.splitlines() if "(server dry run)" in line]
+    assert len(applied) == len([d for d in yaml.safe_load_all(manifests) if d])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _monitor(kube: client.ApiClient, namespace: str, name: str) -> Manifest | None:
+    objects = client.CustomObjectsApi(kube)
+    try:
+        found: Any = objects.get_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return dict(found)
+
+
+def _ready(kube: client.ApiClient, namespace: str, name: str) -> bool:
+    body = _monitor(kube, namespace, name) or {}
+    status = body.get("status") or {}
+    return status.get("observedGeneration") == body["metadata"]["generation"] and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
+    )
+
+
+def _operator_pod(kube: client.ApiClient, namespace: str) -> client.V1Pod | None:
+    pods = client.CoreV1Api(kube).list_namespaced_pod(
+        namespace, label_selector="app.kubernetes.io/component=operator"
+    )
+    running = [p for p in pods.items if p.metadata and not p.metadata.deletion_timestamp]
+    return running[0] if len(running) == 1 else None
+
+
+def _exists(read: Callable[[], object]) -> bool:
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _assert_uninstalled_but_kept(
+    kube: client.ApiClient, release_namespace: str, namespace: str, crd: str
+) -> None:
+    """Uninstall removed the operator and every RBAC object, and left the CRD and monitor."""
+    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
+    rbac = client.RbacAuthorizationV1Api(kube)
+    gone = {
+        "Deployment": lambda: apps.read_namespaced_deployment("rel-brandmon", release_namespace),
+        "ServiceAccount": lambda: core.read_namespaced_service_account(
+            "rel-brandmon", release_namespace
+        ),
+        "Role": lambda: rbac.read_namespaced_role("rel-brandmon-operator", namespace),
+        "RoleBinding": lambda: rbac.read_namespaced_role_binding(
+            "rel-brandmon-operator", namespace
+        ),
+        "ClusterRole": lambda: rbac.read_cluster_role("rel-brandmon-operator"),
+        "ClusterRoleBinding": lambda: rbac.read_cluster_role_binding("rel-brandmon-operator"),
+        "editor": lambda: rbac.read_cluster_role("rel-brandmon-editor"),
+        "viewer": lambda: rbac.read_cluster_role("rel-brandmon-viewer"),
+    }
+    assert [kind for kind, read in gone.items() if _exists(read)] == []
+    assert _exists(lambda: client.ApiextensionsV1Api(kube).read_custom_resource_definition(
+        crd))  # fmt: skip
+    assert _monitor(kube, namespace, "northwind") is not None
+
+
+def test_helm_install_runs_the_operator_which_reconciles_a_monitor_then_upgrade_and_uninstall(
+    helm: Helm,
+    platform: runtime.Platform,
+    platform_env: dict[str, str],
+    kube: client.ApiClient,
+    brandmonitor_crd: str,
+    node: NodeAgent,
+    namespace: str,
+    bucket: str,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
+    placement = node.placement()
+    values = {
+        # The CRD is the session's (see the module docstring).
+        "crds": {"install": False},
+        "watchNamespaces": [namespace],
+        "kafka": {"bootstrapServers": platform_env["KAFKA_BOOTSTRAP_SERVERS"]},
+        "s3": {"endpointUrl": platform_env["S3_ENDPOINT_URL"], "bucket": bucket},
+        "topicPrefix": topic_prefix.rstrip("."),
+        "resyncSeconds": 5,
+        # Pods share the host network on the local node: a free port, not 8080.
+        "operator": {"livenessPort": _free_port()},
+        "nodeSelector": placement["nodeSelector"],
+        "tolerations": placement["tolerations"],
+    }
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    # The release's own namespace (the operator runs there, the monitor elsewhere).
+    release_namespace = unique("rel")
+    release = ["rel", str(CHART), "-n", release_namespace]
+    helm_env = helm.env | {"KUBECONFIG": str(platform.kubeconfig)}
+    run = Helm(helm.helm, helm.kube_score, helm_env)
+    audit_offset = platform.audit_log.stat().st_size
+    try:
+        run("install", *release, "--create-namespace", "-f", str(tmp_path / "values.yaml"),
+            "--wait", "--timeout", "120s")  # fmt: skip
+        pod = _operator_pod(kube, release_namespace)
+        assert pod is not None
+        assert pod.spec is not None
+        assert pod.spec.node_name == node.name
+        meta = pod.metadata
+        assert meta is not None
+        log = (
+            node.state_dir / "pods" / f"{release_namespace}_{meta.name}_{meta.uid}" / "operator.log"
+        )
+
+        sample = yaml.safe_load((ROOT / "crds" / "samples" / "replay-builtin.yaml").read_text())
+        sample["spec"]["sources"][0]["replay"] = {"s3Uri": f"s3://{bucket}/northwind.jsonl"}
+        client.CustomObjectsApi(kube).create_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, sample
+        )
+        name = sample["metadata"]["name"]
+        try:
+            eventually(lambda: _ready(kube, namespace, name), timeout=90, what="Ready")
+        except pytest.fail.Exception:
+            pytest.fail(f"monitor not Ready; operator log:\n{log.read_text()[-3000:]}")
+
+        # The chart's RBAC is all the operator needs: nothing it asked for was refused.
+        assert "Forbidden" not in log.read_text(), log.read_text()[-3000:]
+
+        # Every request the operator made about the namespace was its ServiceAccount's.
+        account = f"system:serviceaccount:{release_namespace}:rel-brandmon"
+        users = {e["user"]["username"] for e in audit_events(platform, audit_offset, namespace)}
+        assert users == {account}
+
+        # An upgrade rolls the operator (Recreate) and the new one resizes the workers.
+        first_uid = pod.metadata.uid if pod.metadata else None
+        run("upgrade", *release, "--reuse-values", "--set",
+            "workers.resources.limits.memory=600Mi", "--wait", "--timeout", "120s")  # fmt: skip
+        rolled = eventually(
+            lambda: (p := _operator_pod(kube, release_namespace)) is not None
+            and p.metadata is not None and p.metadata.uid != first_uid and p,
+            what="a new operator pod",
+        )  # fmt: skip
+        assert rolled.status.phase == "Running"
+
+        def resized() -> bool:
+            deployment: Any = apps.read_namespaced_deployment(f"{name}-text-analyzer", namespace)
+            (container,) = deployment.spec.template.spec.containers
+            return bool(container.resources.limits["memory"] == "600Mi")
+
+        eventually(resized, timeout=60, what="workers resized by the upgraded operator")
+        assert _ready(kube, namespace, name)
+
+        run("uninstall", "rel", "-n", release_namespace, "--wait", "--timeout", "120s")
+        _assert_uninstalled_but_kept(kube, release_namespace, namespace, brandmonitor_crd)
+    finally:
+        run("uninstall", "rel", "-n", release_namespace, "--ignore-not-found", check=False)
+        # The operator is gone, so nobody would run the monitor's finalizer.
+        with contextlib.suppress(ApiException):
+            client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+                api.GROUP, api.VERSION, namespace, api.PLURAL, "northwind",
+                {"metadata": {"finalizers": None}},
+            )  # fmt: skip
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(release_namespace)
+
+
+def _crd_chart_copy(tmp_path: Path, group: str) -> Path:
+    """Copy the chart with only its CRD template, renamed to `group`."""
+    copy = tmp_path / "brandmon"
+    shutil.copytree(CHART, copy)
+    for template in (copy / "templates").iterdir():
+        if template.name not in ("crd.yaml", "_helpers.tpl"):
+            template.unlink()
+    crd = (copy / "templates" / "crd.yaml").read_text()
+    renamed = crd.replace(f"name: {api.PLURAL}.{api.GROUP}\n", f"name: {api.PLURAL}.{group}\n")
+    renamed = renamed.replace(f"group: {api.GROUP}\n", f"group: {group}\n")
+    assert renamed.count(group) == 2
+    (copy / "templates" / "crd.yaml").write_text(renamed)
+    return copy
+
+
+def _established(kube: client.ApiClient, name: str) -> bool:
+    try:
+        status = client.ApiextensionsV1Api(kube).read_custom_resource_definition(name).status
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    conditions = (status.conditions if status else None) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+def test_crd_keep_policy_keeps_the_crd_and_monitors_on_uninstall(
+    helm: Helm, platform: runtime.Platform, kube: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    group = f"{unique('keep')}.{api.GROUP}"
+    crd_name = f"{api.PLURAL}.{group}"
+    chart = _crd_chart_copy(tmp_path, group)
+    run = Helm(helm.helm, helm.kube_score, helm.env | {"KUBECONFIG": str(platform.kubeconfig)})
+    extensions = client.ApiextensionsV1Api(kube)
+    sample = yaml.safe_load((ROOT / "crds" / "samples" / "replay-builtin.yaml").read_text())
+    sample["apiVersion"] = f"{group}/{api.VERSION}"
+    try:
+        run("install", "keep", str(chart), "-n", namespace, "--wait")
+        eventually(lambda: _established(kube, crd_name), what="the CRD")
+        time.sleep(1)  # discovery lags Established by a moment
+        objects = client.CustomObjectsApi(kube)
+        objects.create_namespaced_custom_object(group, api.VERSION, namespace, api.PLURAL, sample)
+        run("uninstall", "keep", "-n", namespace, "--wait")
+        assert _established(kube, crd_name)
+        assert objects.get_namespaced_custom_object(
+            group, api.VERSION, namespace, api.PLURAL, "northwind"
+        )
+        # The control: the same release with crds.keep=false adopts the kept CRD, and its
+        # uninstall deletes it.
+        run("install", "keep", str(chart), "-n", namespace, "--set", "crds.keep=false", "--wait")
+        run("uninstall", "keep", "-n", namespace, "--wait")
+        eventually(
+            lambda: not _exists(lambda: extensions.read_custom_resource_definition(crd_name)),
+            what="the CRD deleted",
+        )
+    finally:
+        run("uninstall", "keep", "-n", namespace, "--ignore-not-found", check=False)
+        with contextlib.suppress(ApiException):
+            extensions.delete_custom_resource_definition(crd_name)
+
+
+def test_installed_crd_is_the_generated_one(helm: Helm) -> None:
+    (crd,) = _of_kind(helm.template(), "CustomResourceDefinition")
+    from brandmon_operator.crd import build_crd  # noqa: PLC0415
+
+    assert crd["spec"] == build_crd()["spec"]
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    (kept_off,) = _of_kind(helm.template("--set", "crds.keep=false"), "CustomResourceDefinition")
+    assert "annotations" not in kept_off["metadata"]
+    assert _of_kind(helm.template("--set", "crds.install=false"), "CustomResourceDefinition") == []
+    assert crd["metadata"]["labels"]["app.kubernetes.io/part-of"] == "brandmon"
