@@ -26,8 +26,6 @@ from tests.platform.test_node import (
     wait_for,
 )
 
-APPLY = "application/apply-patch+yaml"
-
 # Prints, as JSON, the HTTP status of each call the Pod's identity makes (200 or 403).
 PROBE = """
 import json, os, sys
