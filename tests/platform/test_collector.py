@@ -20,12 +20,11 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from brandmon_operator.api import SourceResult
 from brandmon_workers.collector.run import run
 from brandmon_workers.collector.state import SentState, state_key
 from brandmon_workers.contract.messages import Media, Post, Profile
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
-from brandmon_workers.contract.sources import ReplaySource
+from brandmon_workers.contract.sources import ReplaySource, SourceResult
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from tests.images import png
 

@@ -29,7 +29,6 @@ import requests
 from botocore.exceptions import ClientError
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from brandmon_operator.api import SourceResult
 from brandmon_workers.collector import run as run_module
 from brandmon_workers.collector.backoff import (
     BackoffExhaustedError,
@@ -96,7 +95,7 @@ from brandmon_workers.collector.state import SentState, StateError, StateStore, 
 from brandmon_workers.contract.base import SecretKeyRef
 from brandmon_workers.contract.messages import Media, Post, Profile, Provenance
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
-from brandmon_workers.contract.sources import InstagramSource, ReplaySource
+from brandmon_workers.contract.sources import InstagramSource, ReplaySource, SourceResult
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from tests.images import png
 
