@@ -28,6 +28,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from brandmon_workers.contract.messages import Alert, MessageModel
 from brandmon_workers.contract.settings import WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
@@ -125,14 +127,14 @@ class Notifier:
     def start(self, context: Context) -> None:
         """Rebuild dedupe and cooldown from the alerts this worker already committed."""
         for message in context.read_topic(TopicRole.ALERTS, handled_only=True):
-            key = message.key()
-            if key is not None:
-                self.delivered_posts.add(key.decode())
+            # Malformed alerts were dead-lettered when they came; they must not stop a restart.
+            try:
+                alert = Alert.model_validate_json(message.value() or b"")
+            except ValidationError:
+                continue
+            self.delivered_posts.add(alert.post_id)
             stamp = message.timestamp()[1] / 1000
-            value = message.value()
-            if value:
-                username = Alert.model_validate_json(value).username
-                self.last_sent[username] = max(self.last_sent.get(username, 0.0), stamp)
+            self.last_sent[alert.username] = max(self.last_sent.get(alert.username, 0.0), stamp)
 
     def process(self, records: Sequence[Record]) -> list[Output]:
         """Deliver each new alert to every webhook; dead-letter what cannot be delivered."""

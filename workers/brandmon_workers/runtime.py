@@ -445,13 +445,18 @@ class Worker:
                 rejects.append((message, f"invalid {role.value} message: {_short(invalid)}"))
                 continue
             key = message.key()
+            try:
+                text_key = key.decode() if key is not None else None
+            except UnicodeDecodeError:
+                rejects.append((message, "key is not UTF-8"))
+                continue
             records.append(
                 Record(
                     role,
                     topic,
                     partition,
                     offset,
-                    key.decode() if key is not None else None,
+                    text_key,
                     value,
                     message.timestamp()[1],
                 )
