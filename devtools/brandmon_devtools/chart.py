@@ -168,9 +168,13 @@ class OperatorValues(ApiModel):
 
     resources: ContainerResources = ContainerResources(
         requests=Quantities(cpu="50m", memory="128Mi", ephemeral_storage="64Mi"),
-        limits=Quantities(cpu="500m", memory="256Mi", ephemeral_storage="256Mi"),
+        # bench/operator_scale.py measured a 362 MB peak with 500 monitors.
+        limits=Quantities(cpu="500m", memory="512Mi", ephemeral_storage="256Mi"),
     )
     """Requests and limits of the operator container."""
+
+    concurrent_reconciles: int = Field(20, ge=1, le=200)
+    """Monitors reconciled at the same time (BRANDMON_OPERATOR_CONCURRENT_RECONCILES)."""
 
     liveness_port: int = Field(8080, ge=1, le=65535)
     """Port of kopf's liveness endpoint (/healthz), probed by the kubelet."""

@@ -157,9 +157,9 @@ def run_reconcile(
                 reconcile.QUERIES_READY, False, "WaitingForTopics", "topics are not ready"
             )
             outcomes.append(reconcile.Outcome(waiting))
-    for outcome in outcomes:
-        for type_, reason, message in outcome.events:
-            kopf.event(body, type=type_, reason=reason, message=message)
+    events = [event for outcome in outcomes for event in outcome.events]
+    for type_, reason, message in status.grouped_events(events):
+        kopf.event(body, type=type_, reason=reason, message=message)
     changes = status.status_patch(
         current, reconcile.desired_status(monitor, outcomes, current, status.now())
     )
@@ -230,6 +230,9 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         # Our own events are explicit; kopf's chatter stays in the logs.
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
+        # Handlers are synchronous and wait on the API server and Kafka, not the CPU; kopf's
+        # default pool (CPUs + 4 threads) makes hundreds of new monitors queue.
+        settings.execution.max_workers = operator_settings.concurrent_reconciles
         memo["settings"] = operator_settings
         memo["connections"] = Connections(Cluster(_api_client()), operator_settings)
 

@@ -80,6 +80,9 @@ class OperatorSettings(BaseSettings):
     resync_seconds: float = Field(default=60.0, gt=0)
     """Period of the drift-repair timer."""
 
+    concurrent_reconciles: int = Field(default=20, ge=1, le=200)
+    """Monitors reconciled at the same time (threads: they mostly wait on I/O)."""
+
 
 def render_docs() -> str:
     """Return docs/operator-settings.md, generated from this model (`make docs`)."""

@@ -94,3 +94,25 @@ def merge(
 def status_patch(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """Return the top-level status fields that differ (empty: write nothing)."""
     return {k: v for k, v in desired.items() if current.get(k) != v}
+
+
+def grouped_events(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Merge Normal events of one reason into one event; Warnings stay one each.
+
+    A new monitor creates about fifteen children and topics; one event per reason keeps
+    `kubectl describe` readable and saves the API server a request per child.
+    """
+    merged: dict[str, list[str]] = {}
+    grouped: list[tuple[str, str, str] | str] = []
+    for type_, reason, message in events:
+        if type_ != "Normal":
+            grouped.append((type_, reason, message))
+        elif reason in merged:
+            merged[reason].append(message)
+        else:
+            merged[reason] = [message]
+            grouped.append(reason)
+    return [
+        ("Normal", item, "; ".join(merged[item])) if isinstance(item, str) else item
+        for item in grouped
+    ]

@@ -159,6 +159,7 @@ def test_chart_defaults_are_the_operators_defaults() -> None:
     assert values.s3.region == settings.s3_region
     assert values.topic_prefix == settings.topic_prefix
     assert values.resync_seconds == settings.resync_seconds
+    assert values.operator.concurrent_reconciles == settings.concurrent_reconciles
     assert values.watch_namespaces == settings.namespaces
     worker = values.workers.resources
     assert Resources(

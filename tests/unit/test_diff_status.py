@@ -78,3 +78,20 @@ def test_status_patch_is_empty_when_nothing_changed() -> None:
     current = {"observedGeneration": 2, "sourceCount": 1, "conditions": [{"type": "Ready"}]}
     assert status.status_patch(current, dict(current)) == {}
     assert status.status_patch(current, current | {"sourceCount": 2}) == {"sourceCount": 2}
+
+
+def test_normal_events_of_one_reason_become_one_event_and_warnings_stay_apart() -> None:
+    events = [
+        ("Normal", "Created", "Created ConfigMap acme-config"),
+        ("Normal", "TopicCreated", "Created Kafka topic a"),
+        ("Warning", "TopicRecreated", "topic b was deleted outside"),
+        ("Normal", "Created", "Created CronJob acme-src-ig"),
+        ("Warning", "TopicRecreated", "topic c was deleted outside"),
+        ("Normal", "TopicCreated", "Created Kafka topic d"),
+    ]
+    assert status.grouped_events(events) == [
+        ("Normal", "Created", "Created ConfigMap acme-config; Created CronJob acme-src-ig"),
+        ("Normal", "TopicCreated", "Created Kafka topic a; Created Kafka topic d"),
+        ("Warning", "TopicRecreated", "topic b was deleted outside"),
+        ("Warning", "TopicRecreated", "topic c was deleted outside"),
+    ]
