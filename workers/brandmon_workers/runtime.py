@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -38,6 +38,7 @@ from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_INPUT_BYTES = 512 * 1024
 """Larger inputs are dead-lettered: no brandmon message is legitimately this big."""
@@ -153,7 +154,7 @@ class Context:
             if until_committed_by is not None:
                 group = Consumer(self._consumer_config | {"group.id": until_committed_by})
                 try:
-                    for tp in group.committed(partitions, timeout=10):
+                    for tp in _committed(group, partitions):
                         ends[tp.partition] = max(tp.offset, 0)
                 finally:
                     group.close()
@@ -180,19 +181,33 @@ _SETTLING = {
     KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError._TIMED_OUT,  # noqa: SLF001 - librdkafka's local error codes
     KafkaError._TRANSPORT,  # noqa: SLF001
+    # The group coordinator moves or loads (e.g. a broker just started).
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 }
 
 
-def _high_watermark(consumer: Consumer, tp: TopicPartition, within_s: float = 60.0) -> int:
-    """Return a partition's end offset, waiting while Kafka settles (e.g. a new topic's leader)."""
+def _while_settling(action: Callable[[], T], within_s: float = 60.0) -> T:
+    """Return action(), retrying while Kafka settles (a new topic's leader, a coordinator)."""
     deadline = time.monotonic() + within_s
     while True:
         try:
-            return int(consumer.get_watermark_offsets(tp, timeout=10)[1])
+            return action()
         except KafkaException as error:
             if time.monotonic() > deadline or error.args[0].code() not in _SETTLING:
                 raise
             time.sleep(0.5)
+
+
+def _high_watermark(consumer: Consumer, tp: TopicPartition) -> int:
+    """Return a partition's end offset, waiting while Kafka settles."""
+    return _while_settling(lambda: int(consumer.get_watermark_offsets(tp, timeout=10)[1]))
+
+
+def _committed(group: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """Return a group's committed offsets, waiting while its coordinator settles."""
+    return _while_settling(lambda: list(group.committed(partitions, timeout=10)))
 
 
 def dead_letter(message: Message, error: str, worker: str) -> DeadLetter:

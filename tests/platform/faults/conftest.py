@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from brandmon_devtools.platform import runtime
+from tests.platform.faults.support import FlakyReceiver
 
 
 @pytest.fixture
@@ -26,3 +27,10 @@ def outage(platform: runtime.Platform) -> Iterator[Callable[..., None]]:
     for name in stopped:
         if not runtime.status(platform)[name]:
             runtime.start_component(platform, name)
+
+
+@pytest.fixture
+def receiver() -> Iterator[FlakyReceiver]:
+    """A local webhook receiver the test switches between ok, 500 and hang."""
+    with FlakyReceiver() as running:
+        yield running

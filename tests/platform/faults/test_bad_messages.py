@@ -12,7 +12,6 @@ worker must go on to process a good message sent after them.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from brandmon_workers.runtime import MAX_INPUT_BYTES
 from tests.platform.conftest import eventually
-from tests.platform.faults.support import alert
+from tests.platform.faults.support import alert, stop_processes
 from tests.platform.test_pipeline import archived, read_all, settings, webhook, worker_process
 
 if TYPE_CHECKING:
@@ -107,13 +106,7 @@ def test_bad_messages_are_dead_lettered_and_every_worker_keeps_going(
                 f"{worker} died: {(tmp_path / f'{worker}.log').read_text()[-3000:]}"
             )
     finally:
-        for process in workers.values():
-            process.terminate()
-        for process in workers.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(*workers.values())
     # A restarted notifier rebuilds its dedupe from the alerts topic, bad messages and all.
     delivered = len(webhook[1])
     again = worker_process(settings, "notifier", tmp_path / "notifier-2.log")
@@ -121,8 +114,7 @@ def test_bad_messages_are_dead_lettered_and_every_worker_keeps_going(
         time.sleep(8)
         assert again.poll() is None, (tmp_path / "notifier-2.log").read_text()[-3000:]
     finally:
-        again.terminate()
-        again.wait(30)
+        stop_processes(again)
     assert len(webhook[1]) == delivered  # nothing sent twice
 
     for letter in letters:

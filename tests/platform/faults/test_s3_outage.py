@@ -9,7 +9,6 @@ exactly once, nothing dead-lettered, and the next collector run must send every 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from brandmon_workers.contract.settings import SourceSettings, WorkerSettings
 from brandmon_workers.contract.sources import ReplaySource
 from brandmon_workers.contract.topics import TopicRole
 from tests.platform.conftest import eventually
+from tests.platform.faults.support import stop_processes
 from tests.platform.test_pipeline import (
     CAPTIONS,
     archived,
@@ -90,11 +90,7 @@ def test_archiver_and_collector_catch_up_after_an_s3_outage(
         eventually(lambda: sorted(r["post_id"] for r in archived(s3, bucket)) == expected,
                    timeout=90, what="every scored post archived")  # fmt: skip
     finally:
-        archiver.terminate()
-        try:
-            archiver.wait(30)
-        except subprocess.TimeoutExpired:
-            archiver.kill()
+        stop_processes(archiver)
     assert sorted(r["post_id"] for r in archived(s3, bucket)) == expected  # exactly once
     assert read_all(settings, TopicRole.DEAD_LETTERS) == []
     posts = read_all(settings, TopicRole.POSTS)

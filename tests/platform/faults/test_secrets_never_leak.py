@@ -11,9 +11,8 @@ are searched for each secret value.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from brandmon_workers.contract.messages import ScoredPost
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from tests.platform.conftest import OperatorProcess, eventually
-from tests.platform.faults.support import FlakyReceiver, alert
+from tests.platform.faults.support import FlakyReceiver, alert, stop_processes
 from tests.platform.test_operator import condition, create_monitor, get_monitor, sample
 from tests.platform.test_pipeline import produce, settings, worker_process
 
@@ -34,12 +33,6 @@ KAFKA_PASSWORD = "kafka-pw-Q7ZX41"
 KSQL_PASSWORD = "ksql-pw-M3RT88"
 WEBHOOK_TOKEN = "hook-token-W9PL26"
 S3_SECRET = "s3-secret-J5KD03"
-
-
-@pytest.fixture
-def receiver() -> Iterator[FlakyReceiver]:
-    with FlakyReceiver() as running:
-        yield running
 
 
 @pytest.fixture
@@ -107,13 +100,7 @@ def test_worker_failure_paths_never_log_secret_values(
         receiver.set_mode("ok")
         eventually(lambda: receiver.delivery_ids == ["p-1"], timeout=60, what="the delivery")
     finally:
-        for process in (notifier, archiver):
-            process.terminate()
-        for process in (notifier, archiver):
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(notifier, archiver)
     for log in ("notifier.log", "archiver.log"):
         text = (tmp_path / log).read_text()
         assert text, log

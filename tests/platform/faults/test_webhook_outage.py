@@ -7,9 +7,7 @@ back: each exactly once, none dead-lettered, the notifier alive throughout.
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +16,12 @@ import pytest
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from tests.platform.conftest import eventually
-from tests.platform.faults.support import FlakyReceiver, alert
+from tests.platform.faults.support import FlakyReceiver, alert, stop_processes
 from tests.platform.test_pipeline import produce, read_all, settings, worker_process
 
 __all__ = ["settings"]  # the pipeline's worker settings fixture, used here with this webhook
 
 ALERTS = {"a-1": "jamie", "a-2": "techwatch", "a-3": "jamie"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[FlakyReceiver]:
-    with FlakyReceiver() as running:
-        yield running
 
 
 @pytest.fixture
@@ -60,11 +52,7 @@ def test_alerts_raised_during_a_webhook_outage_are_delivered_once_when_it_is_bac
         time.sleep(3)  # a duplicate would arrive now
         assert notifier.poll() is None, "the notifier died"
     finally:
-        notifier.terminate()
-        try:
-            notifier.wait(30)
-        except subprocess.TimeoutExpired:
-            notifier.kill()
+        stop_processes(notifier)
     assert sorted(receiver.delivery_ids) == sorted(ALERTS)  # each exactly once
     assert [d["alert"]["post_id"] for d in receiver.deliveries] == receiver.delivery_ids
     assert read_all(settings, TopicRole.DEAD_LETTERS) == []
