@@ -127,8 +127,14 @@ def test_suspend_stops_everything_and_resume_catches_up(flow: Flow, kube: Any) -
     assert not any(c.spec.suspend for c in batch.list_namespaced_cron_job(flow.namespace).items)
     flow.wait_rolled_out()
     flow.collect_now()
+
     # The run's report reaches the monitor's status (the Last Collection column).
-    source = eventually(lambda: flow.monitor()["status"].get("sources"), 30, "source status")[0]
+    def finished_run() -> dict[str, Any] | None:
+        listed = flow.monitor()["status"].get("sources") or [{}]
+        return listed[0] if "lastResult" in listed[0] else None
+
+    # The operator reads finished runs at its next reconcile or resync.
+    source = eventually(finished_run, 30, "the run's report in the status")
     assert source["healthy"]
     assert source["lastResult"]["postsNew"] == len(waiting)
     assert flow.monitor()["status"]["lastCollectionTime"] == source["lastSuccessfulTime"]
