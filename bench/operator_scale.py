@@ -146,6 +146,8 @@ def start_operator(
 ) -> subprocess.Popen[bytes]:
     """Start the operator for one namespace with production settings but its own topic prefix."""
     operator_env = dict(os.environ) | env | {
+        # As the image runs it (Dockerfile); without it the peak RSS is about 10 % higher.
+        "MALLOC_ARENA_MAX": "2",
         "BRANDMON_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
         "BRANDMON_OPERATOR_S3_ENDPOINT_URL": env["S3_ENDPOINT_URL"],
         "BRANDMON_OPERATOR_TOPIC_PREFIX": prefix,
