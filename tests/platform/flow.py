@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 GROUP, VERSION, PLURAL = "brandmon.io", "v1alpha1", "brandmonitors"
+# Captions whose alerting follows from the keywords alone (sentiment and toxicity are off).
+RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
+BENIGN = "Lovely afternoon tea with the Northwind teapot."
 SOURCE = "recorded"
 RECORDING_KEY = "recordings/posts.jsonl"
 
@@ -103,13 +106,20 @@ def post_line(post_id: str, caption: str, username: str = "northwind") -> str:
     return json.dumps({"post": post})
 
 
-def monitor_manifest(name: str, bucket: str, **spec: Any) -> dict[str, Any]:
-    """A text-only monitor on the flow's recording; `spec` overrides top-level fields."""
+def monitor_manifest(
+    name: str, bucket: str, posts_per_second: int = 0, **spec: Any
+) -> dict[str, Any]:
+    """A text-only monitor on the flow's recording; `spec` overrides top-level fields.
+
+    `posts_per_second` throttles the replay, so that posts are still in flight while a
+    test changes or breaks something.
+    """
     body: dict[str, Any] = {
         "brand": "Northwind Traders",
         "sources": [
             {"name": SOURCE, "schedule": "0 0 1 1 *",  # collections are started by the test
-             "replay": {"s3Uri": f"s3://{bucket}/{RECORDING_KEY}"}},
+             "replay": {"s3Uri": f"s3://{bucket}/{RECORDING_KEY}",
+                        "postsPerSecond": posts_per_second}},
         ],
         "analysis": {
             "keywords": [{"term": "recall", "weight": 0.8}],

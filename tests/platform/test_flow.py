@@ -17,12 +17,10 @@ from kubernetes import client
 
 from tests.ksqldb_double import KsqlDbDouble
 from tests.platform.conftest import eventually
-from tests.platform.flow import Flow, monitor_manifest, post_line
+from tests.platform.flow import BENIGN, RECALL, Flow, monitor_manifest, post_line
 from tests.platform.test_topics_queries import ksql_post
 
-RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
 GADGET = "My frobnicator stopped working after a week."
-BENIGN = "Lovely afternoon tea with the Northwind teapot."
 
 
 def posts(prefix: str, count: int) -> dict[str, str]:
@@ -58,11 +56,7 @@ def processes_in(namespace: str, node_dir: Path) -> list[int]:
 def test_edits_take_effect_without_losing_in_flight_posts(flow: Flow) -> None:
     first = posts("a", 30)
     flow.record(*lines(first))
-    throttled = [
-        {"name": "recorded", "schedule": "0 0 1 1 *",
-         "replay": {"s3Uri": f"s3://{flow.bucket}/recordings/posts.jsonl", "postsPerSecond": 3}},
-    ]  # fmt: skip
-    flow.apply(monitor_manifest(flow.name, flow.bucket, sources=throttled))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, posts_per_second=3))
     flow.wait_ready()
     flow.wait_rolled_out()
     job = flow.start_collection()

@@ -10,10 +10,7 @@ from kubernetes import client
 
 from brandmon_devtools.platform import runtime
 from tests.platform.conftest import eventually
-from tests.platform.flow import Flow, monitor_manifest, post_line
-
-RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
-BENIGN = "Lovely afternoon tea with the Northwind teapot."
+from tests.platform.flow import BENIGN, RECALL, Flow, monitor_manifest, post_line
 
 
 def test_operator_and_broker_crashes_mid_flow_lose_nothing_and_alert_once(
@@ -21,11 +18,7 @@ def test_operator_and_broker_crashes_mid_flow_lose_nothing_and_alert_once(
 ) -> None:
     captions = {f"r-{i:02}": RECALL if i % 3 == 0 else BENIGN for i in range(60)}
     flow.record(*(post_line(post_id, caption) for post_id, caption in captions.items()))
-    throttled = [
-        {"name": "recorded", "schedule": "0 0 1 1 *",
-         "replay": {"s3Uri": f"s3://{flow.bucket}/recordings/posts.jsonl", "postsPerSecond": 4}},
-    ]  # fmt: skip
-    flow.apply(monitor_manifest(flow.name, flow.bucket, sources=throttled))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, posts_per_second=4))
     flow.wait_ready()
     flow.wait_rolled_out()
     job = flow.start_collection()
