@@ -161,6 +161,20 @@ def _query(
     )  # fmt: skip
 
 
+def _per_post(name: str, source: Statement, aggregates: list[str], topic: str) -> Statement:
+    """Return a table with one row per post, aggregated from a stream of its scores."""
+    rest = f"FROM {source.name}\nGROUP BY `post_id`"
+    return _query(
+        name, "TABLE",
+        select=",\n  ".join(
+            ["`post_id` AS `post_key`", "AS_VALUE(`post_id`) AS `post_id`", *aggregates]
+        ),
+        # A stream aggregation upgrades in place only with the same aggregates: they are shape.
+        rest=rest, sources=[source.name], shape_parts=[rest, *aggregates],
+        topic=topic, owns_topic=True, upgradable=True,
+    )  # fmt: skip
+
+
 def statements(
     namespace: str, monitor: str, spec: api.BrandMonitorSpec, topics: TopicNames
 ) -> list[Statement]:
@@ -176,8 +190,6 @@ def statements(
         topic=topics.of(TopicRole.PROFILES))  # fmt: skip
     text_scores = _source(f"{p}TEXT_SCORES", "STREAM", key="post_key", model=messages.TextScore,
         topic=topics.of(TopicRole.TEXT_SCORES))  # fmt: skip
-    text_risk_from = f"FROM {text_scores.name}\nGROUP BY `post_id`"
-    # A stream aggregation upgrades in place only with the same aggregates: they are shape.
     text_aggregates = [
         "LATEST_BY_OFFSET(`username`) AS `username`",
         "LATEST_BY_OFFSET(`score`) AS `text_score`",
@@ -186,22 +198,13 @@ def statements(
         "LATEST_BY_OFFSET(`toxicity`) AS `toxicity`",
         "LATEST_BY_OFFSET(`media_count`) AS `media_count`",
     ]
-    text_risk = _query(
-        f"{p}TEXT_RISK", "TABLE",
-        select=",\n  ".join(
-            ["`post_id` AS `post_key`", "AS_VALUE(`post_id`) AS `post_id`", *text_aggregates]
-        ),
-        rest=text_risk_from, sources=[text_scores.name],
-        shape_parts=[text_risk_from, *text_aggregates],
-        topic=own + "text-risk", owns_topic=True, upgradable=True,
-    )  # fmt: skip
+    text_risk = _per_post(f"{p}TEXT_RISK", text_scores, text_aggregates, own + "text-risk")
     result = [profiles, text_scores, text_risk]
 
     if image:
         image_scores = _source(f"{p}IMAGE_SCORES", "STREAM", key="post_key",
             model=messages.ImageScore,
         topic=topics.of(TopicRole.IMAGE_SCORES))  # fmt: skip
-        image_risk_from = f"FROM {image_scores.name}\nGROUP BY `post_id`"
         image_aggregates = [
             # An image's score already takes each category once (max, never a sum of a
             # label and its parents); a post is as risky as its riskiest image.
@@ -210,15 +213,7 @@ def statements(
             # Re-scored images (at-least-once delivery) must not count twice.
             "COUNT_DISTINCT(`s3_uri`) AS `image_count`",
         ]
-        image_risk = _query(
-            f"{p}IMAGE_RISK", "TABLE",
-            select=",\n  ".join(
-                ["`post_id` AS `post_key`", "AS_VALUE(`post_id`) AS `post_id`", *image_aggregates]
-            ),
-            rest=image_risk_from, sources=[image_scores.name],
-            shape_parts=[image_risk_from, *image_aggregates],
-            topic=own + "image-risk", owns_topic=True, upgradable=True,
-        )  # fmt: skip
+        image_risk = _per_post(f"{p}IMAGE_RISK", image_scores, image_aggregates, own + "image-risk")
         result += [image_scores, image_risk]
         join = (
             f"FROM {text_risk.name} t\nLEFT JOIN {image_risk.name} i ON t.`post_key` = i.`post_key`"
