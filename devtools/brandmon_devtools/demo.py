@@ -9,7 +9,10 @@ why, webhook deliveries, where the archive is, and `kubectl get bm`. The pipelin
 running until Ctrl-C (or `make demo-down`), which stops everything.
 
 Every process started here carries the platform's marker, so `brandmon-platform down`
-(`make demo-down`) stops them with the platform.
+(`make demo-down`) stops them with the platform. The demo itself does not carry it (it is
+the user's foreground command), so it leaves its pid in the platform directory: `down`
+sends it SIGTERM first, and the demo reaps its children and exits with a line saying why.
+If its operator or node agent stops under it some other way, it says so and exits.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -263,7 +267,18 @@ def _archived(s3: Any) -> int:
     return count
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, step by step
+class _Stopped(BaseException):
+    """SIGTERM: `make demo-down` (or `make platform-down`) is stopping the platform.
+
+    A BaseException, so that no `except Exception` on the way (retries, waits) swallows it.
+    """
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the demo."""
     global STARTED  # noqa: PLW0603 - the progress clock starts with the demo, not the import
     STARTED = time.monotonic()
@@ -271,11 +286,45 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, ste
     parser.add_argument(
         "--exit-when-done", action="store_true", help="stop after the summary (tests)"
     )
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="platform directory (default: <checkout>/.platform)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    platform = runtime.Platform(args.dir.resolve() if args.dir else runtime.default_dir())
+    platform.root.mkdir(parents=True, exist_ok=True)
+    pid_file = platform.root / runtime.DEMO_PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        return _run(platform, children, exit_when_done=args.exit_when_done)
+    except _Stopped:
+        say("stopped: `make demo-down` is taking the platform down; the demo ends here")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        runtime.stop_processes(*children)
+        if pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
 
+
+def _keep_running(operator: subprocess.Popen[bytes], agent: subprocess.Popen[bytes]) -> int:
+    """Wait for Ctrl-C or SIGTERM; return 1 if the operator or node agent stops first."""
+    while True:
+        for name, process in (("operator", operator), ("node agent", agent)):
+            code = process.poll()
+            if code is not None:
+                say(f"the {name} stopped (exit {code}): the platform is gone; the demo ends here")
+                return 1
+        time.sleep(1)
+
+
+def _run(  # noqa: PLR0915 - a script, step by step
+    platform: runtime.Platform, children: list[subprocess.Popen[bytes]], *, exit_when_done: bool
+) -> int:
     say("starting the local platform (first run builds it: minutes)")
-    platform = runtime.up()
+    runtime.up(platform)
     state = platform.load_state()
     assert state is not None
     env = platform.client_env(state)
@@ -292,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, ste
         [sys.executable, "-m", "brandmon_devtools.node", "--name", NODE],
         env,
     )
+    children.append(agent)
     _wait("the node to be Ready", lambda: _node_ready(api), 60)
     say("starting the operator")
     operator_env = env | {
@@ -308,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, ste
         [sys.executable, "-m", "brandmon_operator", "--liveness", "http://127.0.0.1:0/healthz"],
         operator_env,
     )
+    children.append(operator)
     with webhook_receiver() as (url, deliveries):
         _forget_previous_run(api, env)
         say("uploading the Northwind recording to s3://brandmon-demo/northwind/")
@@ -391,19 +442,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script, ste
             "finished_at": datetime.now(UTC).isoformat(),
         }
         (platform.root / "demo-result.json").write_text(json.dumps(result, indent=2))
-        if not args.exit_when_done:
-            print("The pipeline keeps running (a collection every minute).")
-            print("Ctrl-C or `make demo-down` stops it.")
-            with contextlib.suppress(KeyboardInterrupt):
-                signal.pause()
-    for process in (operator, agent):
-        process.terminate()
-    for process in (operator, agent):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(30)
-    if not args.exit_when_done:
-        runtime.down(platform)
-    return 0
+        if exit_when_done:
+            return 0
+        print("The pipeline keeps running (a collection every minute).")
+        print("Ctrl-C or `make demo-down` stops it.")
+        try:
+            code = _keep_running(operator, agent)
+        except KeyboardInterrupt:
+            code = 0
+    runtime.stop_processes(*children)
+    runtime.down(platform)
+    return code
 
 
 if __name__ == "__main__":

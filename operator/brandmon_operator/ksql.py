@@ -34,6 +34,11 @@ from brandmon_workers.contract.topics import TopicNames, TopicRole
 Kind = Literal["STREAM", "TABLE"]
 CreateMode = Literal["plain", "if-not-exists", "or-replace"]
 
+EMPTY_STRING_ARRAY = "ARRAY_REMOVE(ARRAY[''], '')"
+"""An empty ARRAY<STRING>. SQL NULL would reach the topics as JSON `null` (ksqlDB's JSON
+serializer), and ksqlDB refuses the empty constructor `ARRAY[]` (it cannot infer the element
+type), so the one element a typed constructor needs is removed again."""
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -226,7 +231,10 @@ def statements(
             f"ELSE ({_number(tw)} * t.`text_score` + {_number(iw)} * i.`image_score`)"
             f" / {_number(tw + iw)} END"
         )
-        image_cols = ["i.`image_score` AS `image_score`", "i.`categories` AS `categories`"]
+        image_cols = [
+            "i.`image_score` AS `image_score`",
+            f"COALESCE(i.`categories`, {EMPTY_STRING_ARRAY}) AS `categories`",
+        ]
         scored_sources = [text_risk.name, image_risk.name]
     else:
         join = f"FROM {text_risk.name} t"
@@ -234,7 +242,7 @@ def statements(
         final = "t.`text_score`"
         image_cols = [
             "CAST(NULL AS DOUBLE) AS `image_score`",
-            "CAST(NULL AS ARRAY<STRING>) AS `categories`",
+            f"{EMPTY_STRING_ARRAY} AS `categories`",
         ]
         scored_sources = [text_risk.name]
 
@@ -248,7 +256,7 @@ def statements(
             "t.`text_score` AS `text_score`",
             image_cols[0],
             f"{final} AS `final_score`",
-            "t.`keywords` AS `keywords`",
+            f"COALESCE(t.`keywords`, {EMPTY_STRING_ARRAY}) AS `keywords`",
             "t.`negativity` AS `negativity`",
             "t.`toxicity` AS `toxicity`",
             image_cols[1],

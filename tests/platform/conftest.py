@@ -23,7 +23,8 @@ OPERATOR_AGENTS = ("kopf/", "brandmon-operator/")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a loopback port that is free now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -48,7 +49,7 @@ class OperatorProcess:
             sink.flush()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "brandmon_operator", "--namespace", self.namespace,
-                 "--liveness", f"http://127.0.0.1:{_free_port()}/healthz"],
+                 "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
                 env=self.env, stdout=sink, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from brandmon_operator import api
 from brandmon_operator.settings import OperatorSettings, Resources
 from tests.conftest import unique
 from tests.platform import test_node
-from tests.platform.conftest import audit_events, eventually
+from tests.platform.conftest import audit_events, eventually, free_port
 from tests.platform.test_node import NodeAgent
 
 ROOT = pins.repo_root()
@@ -272,13 +271,6 @@ def test_rendered_manifests_pass_server_side_dry_run(
     assert len(applied) == len([d for d in yaml.safe_load_all(manifests) if d])
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _monitor(kube: client.ApiClient, namespace: str, name: str) -> Manifest | None:
     objects = client.CustomObjectsApi(kube)
     try:
@@ -367,7 +359,7 @@ def test_helm_install_runs_the_operator_which_reconciles_a_monitor_then_upgrade_
         "topicPrefix": topic_prefix.rstrip("."),
         "resyncSeconds": 5,
         # Pods share the host network on the local node: a free port, not 8080.
-        "operator": {"livenessPort": _free_port()},
+        "operator": {"livenessPort": free_port()},
         "nodeSelector": placement["nodeSelector"],
         "tolerations": placement["tolerations"],
     }

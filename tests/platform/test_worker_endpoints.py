@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -15,14 +14,7 @@ from brandmon_workers import roles
 from brandmon_workers.contract.messages import Post, Provenance
 from brandmon_workers.contract.settings import S3Settings, WorkerSettings
 from brandmon_workers.contract.topics import TopicNames, TopicRole
-from tests.platform.conftest import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.platform.conftest import eventually, free_port
 
 
 def get(url: str) -> tuple[int, str]:

@@ -247,3 +247,27 @@ def test_archive_keys_depend_only_on_where_a_batch_starts() -> None:
     assert archiver.encode([record(TopicRole.SCORED_POSTS, scored("x"))]) == archiver.encode(
         [record(TopicRole.SCORED_POSTS, scored("x"))]
     )
+
+
+# What ksqlDB's JSON serializer writes for a SCORED_POSTS/ALERTS row: every column present,
+# SQL NULL as `null` (a text-only post has no image row, so no image score or categories).
+KSQLDB_ROW_ALL_NULL = (
+    '{"schema_version":1,"post_id":"k-1","username":"u","text_score":0.9,"image_score":null,'
+    '"final_score":0.9,"keywords":null,"negativity":null,"toxicity":null,"categories":null}'
+)
+
+
+@pytest.mark.parametrize("model", [ScoredPost, Alert])
+def test_ksqldb_nulls_read_as_neutral_values(model: type[ScoredPost]) -> None:
+    row = model.model_validate_json(KSQLDB_ROW_ALL_NULL)
+    assert (row.keywords, row.categories, row.negativity, row.toxicity) == ([], [], 0.0, 0.0)
+    assert row.image_score is None
+    # The archive and webhooks see the neutral values, never null.
+    assert json.loads(row.model_dump_json())["categories"] == []
+
+
+@pytest.mark.parametrize("column", ["post_id", "username", "text_score", "final_score"])
+def test_a_ksqldb_row_without_identity_or_score_is_refused(column: str) -> None:
+    document = json.loads(KSQLDB_ROW_ALL_NULL) | {column: None}
+    with pytest.raises(ValueError, match=column):
+        Alert.model_validate(document)

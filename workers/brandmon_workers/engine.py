@@ -87,23 +87,23 @@ class Engine:
         self.posts: dict[str, PostState] = {}
 
     def start(self, context: Context) -> None:
-        """Rebuild state: inputs already consumed, and posts already scored."""
+        """Rebuild state: inputs already consumed, and posts already scored.
+
+        Malformed records are skipped (and counted) by the context, so nothing a topic
+        holds can stop the aggregator from starting.
+        """
         rebuilt = 0
         for role in (TopicRole.TEXT_SCORES, TopicRole.IMAGE_SCORES):
-            for message in context.read_topic(role, handled_only=True):
-                value = message.value()
-                if value:
-                    self._absorb(role, self.inputs[role].model_validate_json(value))
-                    rebuilt += 1
-        for message in context.read_topic(TopicRole.SCORED_POSTS):
-            key = message.key()
-            if key is not None:
-                self.posts.setdefault(key.decode(), PostState()).scored = True
+            for record in context.records(role, handled_only=True):
+                self._absorb(record.value)
+                rebuilt += 1
+        for record in context.records(TopicRole.SCORED_POSTS):
+            self.posts.setdefault(record.value.post_id, PostState()).scored = True
         log.info(
             "engine state rebuilt", extra={"fields": {"inputs": rebuilt, "posts": len(self.posts)}}
         )
 
-    def _absorb(self, role: TopicRole, value: MessageModel) -> str:
+    def _absorb(self, value: MessageModel) -> str:
         if isinstance(value, TextScore):
             state = self.posts.setdefault(value.post_id, PostState())
             state.text = value
@@ -118,7 +118,7 @@ class Engine:
         """Absorb a batch; emit every post it completed (and its alert), once."""
         touched: list[str] = []
         for record in records:
-            post_id = self._absorb(record.role, record.value)
+            post_id = self._absorb(record.value)
             if post_id not in touched:
                 touched.append(post_id)
         outputs: list[Output] = []

@@ -28,8 +28,6 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from brandmon_workers.contract.messages import Alert, MessageModel
 from brandmon_workers.contract.settings import WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
@@ -125,15 +123,15 @@ class Notifier:
         }
 
     def start(self, context: Context) -> None:
-        """Rebuild dedupe and cooldown from the alerts this worker already committed."""
-        for message in context.read_topic(TopicRole.ALERTS, handled_only=True):
-            # Malformed alerts were dead-lettered when they came; they must not stop a restart.
-            try:
-                alert = Alert.model_validate_json(message.value() or b"")
-            except ValidationError:
-                continue
+        """Rebuild dedupe and cooldown from the alerts this worker already committed.
+
+        Malformed alerts were dead-lettered when they came; the context skips (and counts)
+        them here, so they cannot stop a restart.
+        """
+        for record in context.records(TopicRole.ALERTS, handled_only=True):
+            alert: Alert = record.value
             self.delivered_posts.add(alert.post_id)
-            stamp = message.timestamp()[1] / 1000
+            stamp = record.timestamp_ms / 1000
             self.last_sent[alert.username] = max(self.last_sent.get(alert.username, 0.0), stamp)
 
     def process(self, records: Sequence[Record]) -> list[Output]:

@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from pydantic import ValidationError
 
-from brandmon_workers.contract.messages import DeadLetter, MessageModel
+from brandmon_workers.contract.messages import MESSAGE_OF_ROLE, DeadLetter, MessageModel
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 
@@ -124,12 +124,40 @@ class Context:
     """What a processor may use at start-up: settings and a way to read a whole topic."""
 
     def __init__(
-        self, settings: WorkerSettings, consumer_config: Mapping[str, Any], group: str
+        self,
+        settings: WorkerSettings,
+        consumer_config: Mapping[str, Any],
+        group: str,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.group = group
         """The worker's own consumer group."""
+        self.metrics = metrics
         self._consumer_config = dict(consumer_config)
+
+    def records(self, role: TopicRole, handled_only: bool = False) -> Iterator[Record]:
+        """Yield a whole topic's messages decoded as the worker decodes its input.
+
+        A rebuild must survive anything a topic holds, so what cannot be decoded (too large,
+        not the role's schema, a key that is not UTF-8) is skipped: logged with its reason
+        and counted in `brandmon_skipped_on_rebuild`. It is not dead-lettered again: the
+        worker that consumed it first already did that.
+        """
+        model = MESSAGE_OF_ROLE[role]
+        for message in self.read_topic(role, handled_only):
+            decoded = decode(message, role, model)
+            if isinstance(decoded, Record):
+                yield decoded
+                continue
+            topic = message.topic() or ""
+            self.metrics.skipped.labels(self.metrics.worker, topic).inc()
+            log.warning(
+                "skipped a malformed message while rebuilding state",
+                extra={"fields": {"worker": self.metrics.worker, "topic": topic,
+                                  "partition": message.partition(), "offset": message.offset(),
+                                  "error": decoded}},
+            )  # fmt: skip
 
     def read_topic(self, role: TopicRole, handled_only: bool = False) -> Iterator[Message]:
         """Yield every message of a topic from the beginning up to its current end.
@@ -210,6 +238,28 @@ def _committed(group: Consumer, partitions: list[TopicPartition]) -> list[TopicP
     return _while_settling(lambda: list(group.committed(partitions, timeout=10)))
 
 
+def decode(message: Message, role: TopicRole, model: type[MessageModel]) -> Record | str:
+    """Decode one consumed message into a Record, or return why it cannot be one.
+
+    The one place where bytes from Kafka become typed values, for the poll loop and for
+    start-up rebuilds alike: nothing a producer writes may raise past it.
+    """
+    topic, partition, offset = message.topic() or "", message.partition(), message.offset()
+    raw = message.value() or b""
+    if len(raw) > MAX_INPUT_BYTES:
+        return f"message of {len(raw)} bytes exceeds {MAX_INPUT_BYTES}"
+    try:
+        value = model.model_validate_json(raw)
+    except ValidationError as invalid:
+        return f"invalid {role.value} message: {_short(invalid)}"
+    key = message.key()
+    try:
+        text_key = key.decode() if key is not None else None
+    except UnicodeDecodeError:
+        return "key is not UTF-8"
+    return Record(role, topic, partition or 0, offset or 0, text_key, value, message.timestamp()[1])
+
+
 def dead_letter(message: Message, error: str, worker: str) -> DeadLetter:
     """Build the dead letter of an input message, keeping its payload readable."""
     raw = message.value() or b""
@@ -271,6 +321,12 @@ class Metrics:
             "brandmon_dead_lettered",
             "Messages sent to the dead-letter topic",
             labels,
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "brandmon_skipped_on_rebuild",
+            "Malformed messages skipped while rebuilding state at start-up",
+            [*labels, "topic"],
             registry=self.registry,
         )
         self.lag = Gauge(
@@ -381,6 +437,7 @@ class Worker:
                 self.settings,
                 {"bootstrap.servers": self.settings.kafka_bootstrap_servers},
                 self.consumer_config["group.id"],
+                self.metrics,
             )
         )
         consumer = Consumer(self.consumer_config)
@@ -449,33 +506,12 @@ class Worker:
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:  # noqa: SLF001
                     log.warning("consume error", extra={"fields": {"error": str(error)}})
                 continue
-            raw = message.value() or b""
-            if len(raw) > MAX_INPUT_BYTES:
-                rejects.append((message, f"message of {len(raw)} bytes exceeds {MAX_INPUT_BYTES}"))
-                continue
             role = self._roles[topic]
-            try:
-                value = self.processor.inputs[role].model_validate_json(raw)
-            except ValidationError as invalid:
-                rejects.append((message, f"invalid {role.value} message: {_short(invalid)}"))
-                continue
-            key = message.key()
-            try:
-                text_key = key.decode() if key is not None else None
-            except UnicodeDecodeError:
-                rejects.append((message, "key is not UTF-8"))
-                continue
-            records.append(
-                Record(
-                    role,
-                    topic,
-                    partition,
-                    offset,
-                    text_key,
-                    value,
-                    message.timestamp()[1],
-                )
-            )
+            decoded = decode(message, role, self.processor.inputs[role])
+            if isinstance(decoded, Record):
+                records.append(decoded)
+            else:
+                rejects.append((message, decoded))
         return _Batch(messages, records, rejects, started)
 
     def _send(self, producer: Producer, batch: _Batch, stop: threading.Event) -> bool:

@@ -8,12 +8,14 @@ attempt, so a test can see the retries.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self, cast
 
+from brandmon_devtools.platform.runtime import stop_processes
 from brandmon_workers.contract.messages import Alert
+
+__all__ = ["FlakyReceiver", "alert", "stop_processes"]
 
 Mode = Literal["ok", "error", "hang"]
 
@@ -103,15 +105,3 @@ def alert(post_id: str, username: str, score: float = 0.9) -> Alert:
     """Return an alert as the engine would write it."""
     return Alert(post_id=post_id, username=username, text_score=score, final_score=score,
                  keywords=["data breach"], negativity=0.4)  # fmt: skip
-
-
-def stop_processes(*processes: subprocess.Popen[bytes]) -> None:
-    """SIGTERM every process, then wait for each (SIGKILL what does not end in 30 s)."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)

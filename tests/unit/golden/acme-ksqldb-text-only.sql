@@ -52,10 +52,10 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   t.`text_score` AS `text_score`,
   CAST(NULL AS DOUBLE) AS `image_score`,
   t.`text_score` AS `final_score`,
-  t.`keywords` AS `keywords`,
+  COALESCE(t.`keywords`, ARRAY_REMOVE(ARRAY[''], '')) AS `keywords`,
   t.`negativity` AS `negativity`,
   t.`toxicity` AS `toxicity`,
-  CAST(NULL AS ARRAY<STRING>) AS `categories`
+  ARRAY_REMOVE(ARRAY[''], '') AS `categories`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 EMIT CHANGES;
 

@@ -77,10 +77,10 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   t.`text_score` AS `text_score`,
   i.`image_score` AS `image_score`,
   CASE WHEN i.`image_score` IS NULL THEN t.`text_score` ELSE (0.6 * t.`text_score` + 0.4 * i.`image_score`) / 1.0 END AS `final_score`,
-  t.`keywords` AS `keywords`,
+  COALESCE(t.`keywords`, ARRAY_REMOVE(ARRAY[''], '')) AS `keywords`,
   t.`negativity` AS `negativity`,
   t.`toxicity` AS `toxicity`,
-  i.`categories` AS `categories`
+  COALESCE(i.`categories`, ARRAY_REMOVE(ARRAY[''], '')) AS `categories`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 LEFT JOIN BM_BRANDS__ACME_IMAGE_RISK i ON t.`post_key` = i.`post_key`
 WHERE t.`media_count` = 0 OR i.`image_count` >= t.`media_count`

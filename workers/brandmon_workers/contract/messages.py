@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from brandmon_workers.contract.topics import TopicRole
 
@@ -145,7 +145,14 @@ class ImageScore(Message):
 
 
 class ScoredPost(Message):
-    """A post's combined score (written by ksqlDB or the builtin engine). Key: post_id."""
+    """A post's combined score (written by ksqlDB or the builtin engine). Key: post_id.
+
+    ksqlDB's JSON serializer writes SQL NULL as `null` for every column, and a LEFT JOIN
+    or an aggregate over missing input yields NULL (a post without images has no image
+    row). So the secondary columns read `null` as their neutral value: no keywords, no
+    categories, no negativity or toxicity; `image_score` stays None. A null id, account
+    or score is not a scored post at all and fails validation (a dead letter).
+    """
 
     post_id: str
     username: str
@@ -156,6 +163,16 @@ class ScoredPost(Message):
     negativity: float = 0.0
     toxicity: float = 0.0
     categories: list[str] = []
+
+    @field_validator("keywords", "categories", mode="before")
+    @classmethod
+    def _null_list(cls, value: object) -> object:
+        return [] if value is None else value
+
+    @field_validator("negativity", "toxicity", mode="before")
+    @classmethod
+    def _null_signal(cls, value: object) -> object:
+        return 0.0 if value is None else value
 
 
 class Alert(ScoredPost):
