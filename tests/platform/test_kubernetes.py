@@ -96,7 +96,7 @@ def test_rbac_denies_until_a_role_allows(kube: client.ApiClient, namespace: str)
     core.create_namespaced_config_map(namespace, _configmap("visible"))
     # The authorizer's cache catches up within moments of the binding.
     eventually(
-        lambda: _can_list(jane, namespace), timeout=10, what="the RoleBinding to take effect"
+        lambda: _can_list(jane, namespace), timeout=60, what="the RoleBinding to take effect"
     )
     with pytest.raises(ApiException) as still_denied:
         client.CoreV1Api(jane).list_namespaced_secret(namespace)

@@ -323,7 +323,7 @@ def test_restart_policy_always_restarts_with_back_off(
         )
         return pod if status.get("restartCount", 0) >= 2 else None
 
-    pod = wait_for(node, restarted_twice, "two restarts", timeout=20)
+    pod = wait_for(node, restarted_twice, "two restarts", timeout=60)
     assert pod["status"]["phase"] == "Running"
     status = statuses(pod)["main"]
     assert status["lastState"]["terminated"]["exitCode"] == 1

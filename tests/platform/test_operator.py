@@ -164,7 +164,7 @@ def test_sample_gets_every_child_and_kubectl_wait_succeeds(
         )
         return "Created" in {e.reason for e in events.items}
 
-    eventually(created_events, timeout=15, what="Created events (kopf posts them asynchronously)")
+    eventually(created_events, timeout=60, what="Created events (kopf posts them asynchronously)")
 
 
 def test_spec_edits_reach_the_children(
@@ -235,7 +235,7 @@ def test_drift_is_repaired_within_a_timer_period(
         )
 
     started = time.monotonic()
-    eventually(repaired, timeout=15, what="the timer to recreate the CronJob and restore the image")
+    eventually(repaired, timeout=60, what="the timer to recreate the CronJob and restore the image")
     assert time.monotonic() - started < 3 + 5  # one period plus a reconcile's worth of slack
 
 
@@ -291,16 +291,28 @@ def test_idle_operator_makes_no_writes_for_a_minute(
     run_operator(namespace, resync_seconds=5)
     create_monitor(kube, namespace, sample())
     eventually(lambda: is_ready(kube, namespace, "acme"), what="Ready")
-    time.sleep(6)  # let one resync pass after the last change
-    offset = platform.audit_log.stat().st_size
+
+    def settled() -> int | None:
+        """The audit log's size once a whole resync (its 3 lists) passed with no write."""
+        offset = platform.audit_log.stat().st_size
+        eventually(lambda: len([e for e in audit_events(platform, offset, namespace)
+                                if e["verb"] == "list"]) >= 3 * 2, timeout=60, what="resyncs")  # fmt: skip
+        quiet = not [
+            e for e in audit_events(platform, offset, namespace) if e["verb"] in WRITE_VERBS
+        ]
+        return platform.audit_log.stat().st_size if quiet else None
+
+    # The last status write after Ready (e.g. a condition settling) is not idleness yet.
+    offset = eventually(settled, timeout=120, what="a resync without writes")
     time.sleep(60)
     events = audit_events(platform, offset, namespace)
     writes = [f"{e['verb']} {e['objectRef'].get('resource')}/{e['objectRef'].get('name')}" for e in events
               if e["verb"] in WRITE_VERBS]  # fmt: skip
     assert writes == []
-    # The timer did run (11 periods of 5 s, 3 list calls each): the silence is not an idle operator.
+    # The timer did run (a resync is 3 list calls; 12 periods of 5 s fit in the minute, a
+    # busy machine may fit fewer): the silence is not an idle operator.
     lists = [e for e in events if e["verb"] == "list"]
-    assert len(lists) >= 3 * 10, len(lists)
+    assert len(lists) >= 3 * 6, len(lists)
 
 
 def test_a_child_the_api_server_refuses_stalls_with_its_message(

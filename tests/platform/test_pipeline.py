@@ -254,7 +254,7 @@ def test_posts_flow_to_alerts_and_archive_exactly_once(
                    what="every post archived")  # fmt: skip
         eventually(
             lambda: {b["alert"]["post_id"] for b in webhook[1]} == ALERTING,
-            timeout=30,
+            timeout=60,
             what="alerts",
         )
         time.sleep(3)  # anything late (a duplicate) would arrive now

@@ -117,7 +117,7 @@ def test_unchanged_statements_are_never_resent(
     mark = len(ksqldb.requests)
     operator.stop()
     operator.start()  # a restart re-reads everything from the status, resends nothing
-    eventually(lambda: len(ksqldb.requests) > mark + 6, timeout=20, what="a few resyncs")
+    eventually(lambda: len(ksqldb.requests) > mark + 6, timeout=60, what="a few resyncs")
     assert writes_sent(ksqldb, mark) == []
 
 
@@ -156,17 +156,21 @@ def test_topic_drift_is_repaired_and_recreation_reported(
             kafka_admin, alerts, "retention.ms"
         ) == str(7 * 86400 * 1000)
 
-    eventually(repaired, timeout=30, what="the recreated topic and the restored retention")
+    eventually(repaired, timeout=60, what="the recreated topic and the restored retention")
     recreated = condition(get_monitor(kube, namespace, "acme"), "TopicsRecreated")
     assert recreated is not None
     assert recreated["status"] == "True"
     assert media in recreated["message"]
-    warnings = (
-        client.CoreV1Api(kube)
-        .list_namespaced_event(namespace, field_selector="reason=TopicRecreated")
-        .items
+    # kopf posts events asynchronously: the status can be there before them.
+    warnings = eventually(
+        lambda: (
+            client.CoreV1Api(kube)
+            .list_namespaced_event(namespace, field_selector="reason=TopicRecreated")
+            .items
+        ),
+        timeout=30,
+        what="the TopicRecreated event",
     )
-    assert warnings
     assert warnings[0].type == "Warning"
 
     patch_spec(kube, namespace, "acme", {"topics": {"partitions": 5}})
@@ -190,7 +194,7 @@ def test_partition_decrease_is_refused_and_nothing_is_sent(
         found = condition(get_monitor(kube, namespace, "acme"), "Stalled")
         return bool(found and found["status"] == "True" and found["reason"] == "TopicChangeRefused")
 
-    eventually(stalled, timeout=20, what="Stalled=True TopicChangeRefused")
+    eventually(stalled, timeout=60, what="Stalled=True TopicChangeRefused")
     message = condition(get_monitor(kube, namespace, "acme"), "Ready")
     assert message is not None
     assert posts in message["message"]
@@ -237,13 +241,17 @@ def test_query_drift_is_repaired(
         sinks = {sink for q in listed for sink in q["sinks"]}
         return {f"{prefix}ALERTS", f"{prefix}FINAL_OUTPUT"} <= sinks
 
-    eventually(repaired, timeout=30, what="the terminated query and the dropped table recreated")
-    events = (
-        client.CoreV1Api(kube)
-        .list_namespaced_event(namespace, field_selector="reason=QueryRepaired")
-        .items
+    eventually(repaired, timeout=60, what="the terminated query and the dropped table recreated")
+    # The reconcile that repaired them reports it when it ends, a moment after ksqlDB has them.
+    eventually(
+        lambda: (
+            client.CoreV1Api(kube)
+            .list_namespaced_event(namespace, field_selector="reason=QueryRepaired")
+            .items
+        ),
+        timeout=30,
+        what="the QueryRepaired event",
     )
-    assert events
 
 
 def test_threshold_change_upgrades_alerts_in_place_and_replaces_aggregates(
@@ -290,7 +298,7 @@ def test_ksqldb_outage_and_rejection_show_in_status(
     def unavailable() -> bool:
         return condition_status(kube, namespace, "QueriesReady") == ("False", "KsqlDbUnavailable")
 
-    eventually(unavailable, timeout=30, what="QueriesReady=False KsqlDbUnavailable")
+    eventually(unavailable, timeout=60, what="QueriesReady=False KsqlDbUnavailable")
     assert condition_status(kube, namespace, "Reconciling") == ("True", "KsqlDbUnavailable")
     ksqldb.set_unavailable(False)
     eventually(lambda: is_ready(kube, namespace, "acme"), timeout=60, what="Ready after the outage")
@@ -305,7 +313,7 @@ def test_ksqldb_outage_and_rejection_show_in_status(
         found = condition(get_monitor(kube, namespace, "acme"), "Stalled")
         return found if found and found["status"] == "True" else None
 
-    found = eventually(stalled, timeout=30, what="Stalled with ksqlDB's message")
+    found = eventually(stalled, timeout=60, what="Stalled with ksqlDB's message")
     assert found["reason"] == "StatementRejected"
     assert message in found["message"]
 
@@ -368,7 +376,7 @@ def test_delete_with_delete_policy_removes_topics_and_ksql_sinks(
     )
     _delete_and_wait(kube, namespace)
     eventually(lambda: not [t for t in kafka_admin.list_topics(timeout=10).topics if t.startswith(monitor_prefix)],
-               timeout=30, what="every topic of the monitor deleted")  # fmt: skip
+               timeout=60, what="every topic of the monitor deleted")  # fmt: skip
 
 
 def test_unmanaged_annotation_lets_a_monitor_go_without_kafka(

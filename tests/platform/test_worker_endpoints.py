@@ -47,7 +47,7 @@ def test_probes_and_metrics(
     thread.start()
     try:
         eventually(
-            lambda: get(f"http://127.0.0.1:{health}/readyz")[0] == 200, timeout=30, what="ready"
+            lambda: get(f"http://127.0.0.1:{health}/readyz")[0] == 200, timeout=60, what="ready"
         )
         assert get(f"http://127.0.0.1:{health}/healthz")[0] == 200
         now = datetime.now(UTC)
@@ -70,7 +70,7 @@ def test_probes_and_metrics(
             text = get(f"http://127.0.0.1:{metrics}/metrics")[1]
             return text if all(line in text for line in expected) else None
 
-        text = eventually(counted, timeout=30, what="consumed 2, produced 1, dead-lettered 1")
+        text = eventually(counted, timeout=60, what="consumed 2, produced 1, dead-lettered 1")
         assert "brandmon_consumer_lag" in text
         assert "brandmon_batch_seconds_count" in text
     finally:

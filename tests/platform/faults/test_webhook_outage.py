@@ -43,7 +43,7 @@ def test_alerts_raised_during_a_webhook_outage_are_delivered_once_when_it_is_bac
         # Past one alert's retry budget (five attempts, 15 s of backoff): 500s, then silence.
         time.sleep(8)
         receiver.set_mode("hang")
-        eventually(lambda: receiver.attempts["hang"] >= 1, timeout=30, what="a request held")
+        eventually(lambda: receiver.attempts["hang"] >= 1, timeout=60, what="a request held")
         time.sleep(12)  # the notifier's 10 s timeout fires at least once
         assert time.monotonic() - outage_started > 15
         receiver.set_mode("ok")
