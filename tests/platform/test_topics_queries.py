@@ -162,15 +162,7 @@ def test_topic_drift_is_repaired_and_recreation_reported(
     assert recreated["status"] == "True"
     assert media in recreated["message"]
     # kopf posts events asynchronously: the status can be there before them.
-    warnings = eventually(
-        lambda: (
-            client.CoreV1Api(kube)
-            .list_namespaced_event(namespace, field_selector="reason=TopicRecreated")
-            .items
-        ),
-        timeout=30,
-        what="the TopicRecreated event",
-    )
+    warnings = events_with_reason(kube, namespace, "TopicRecreated")
     assert warnings[0].type == "Warning"
 
     patch_spec(kube, namespace, "acme", {"topics": {"partitions": 5}})
@@ -224,6 +216,20 @@ def test_kafka_unreachable_is_retried_and_shown(
     )
 
 
+def events_with_reason(kube: client.ApiClient, namespace: str, reason: str) -> list[Any]:
+    """Wait for the operator's events of a reason (kopf posts them asynchronously)."""
+    found: list[Any] = eventually(
+        lambda: (
+            client.CoreV1Api(kube)
+            .list_namespaced_event(namespace, field_selector=f"reason={reason}")
+            .items
+        ),
+        timeout=60,
+        what=f"a {reason} event",
+    )
+    return found
+
+
 def test_query_drift_is_repaired(
     kube: client.ApiClient, namespace: str, ksqldb: KsqlDbDouble, run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
@@ -243,15 +249,7 @@ def test_query_drift_is_repaired(
 
     eventually(repaired, timeout=60, what="the terminated query and the dropped table recreated")
     # The reconcile that repaired them reports it when it ends, a moment after ksqlDB has them.
-    eventually(
-        lambda: (
-            client.CoreV1Api(kube)
-            .list_namespaced_event(namespace, field_selector="reason=QueryRepaired")
-            .items
-        ),
-        timeout=30,
-        what="the QueryRepaired event",
-    )
+    events_with_reason(kube, namespace, "QueryRepaired")
 
 
 def test_threshold_change_upgrades_alerts_in_place_and_replaces_aggregates(
