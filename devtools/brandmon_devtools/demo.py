@@ -41,6 +41,8 @@ from kubernetes import client, config
 
 from brandmon_devtools.platform import runtime
 from brandmon_devtools.platform.pins import repo_root
+from brandmon_workers.contract.messages import Alert
+from brandmon_workers.notifier import explain
 
 NAMESPACE = "demo"
 BUCKET = "brandmon-demo"
@@ -236,17 +238,13 @@ def _s3(env: dict[str, str]) -> Any:
     )
 
 
-def _why(alert: dict[str, Any]) -> str:
-    reasons = []
-    if alert.get("keywords"):
-        reasons.append("keywords: " + ", ".join(alert["keywords"]))
-    if alert.get("toxicity", 0) >= 0.5:  # noqa: PLR2004 - the classifier's decision threshold
-        reasons.append(f"offensive {alert['toxicity']:.2f}")
-    if alert.get("negativity", 0) > 0:
-        reasons.append(f"negative {alert['negativity']:.2f}")
-    if alert.get("categories"):
-        reasons.append("image: " + ", ".join(alert["categories"]))
-    return "; ".join(reasons)
+def _row(delivery: dict[str, Any]) -> str:
+    """One flagged post as the demo lists it: who, how urgent, the score and why."""
+    alert = Alert.model_validate(delivery["alert"])
+    why = "; ".join(explain(alert))
+    return (
+        f"{alert.post_id:8} {alert.username:16} {alert.severity:8} {alert.final_score:5.2f}  {why}"
+    )
 
 
 def _count(consumer: Consumer, topic: str) -> int:
@@ -398,14 +396,13 @@ def _run(  # noqa: PLR0915 - a script, step by step
         )
         shown: set[str] = set()
         s3 = _s3(env)
-        print(f"\n{'post':8} {'account':16} {'score':>5}  why")
+        print(f"\n{'post':8} {'account':16} {'severity':8} {'score':>5}  why")
         while True:
             for delivery in list(deliveries):
-                alert = delivery["alert"]
-                if alert["post_id"] not in shown:
-                    shown.add(alert["post_id"])
-                    row = f"{alert['post_id']:8} {alert['username']:16} {alert['final_score']:5.2f}"
-                    print(f"{row}  {_why(alert)}", flush=True)
+                post_id = delivery["alert"]["post_id"]
+                if post_id not in shown:
+                    shown.add(post_id)
+                    print(_row(delivery), flush=True)
             # Done when every post is scored, every alert in Kafka delivered, every post archived.
             scored = _count(consumer, topic_prefix + "scored-posts")
             alerts = _count(consumer, topic_prefix + "alerts")

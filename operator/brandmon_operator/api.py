@@ -21,6 +21,7 @@ from brandmon_workers.contract.base import (
     ApiModel,
     SecretKeyRef,
 )
+from brandmon_workers.contract.messages import Severity
 from brandmon_workers.contract.sources import (
     ANONYMOUS_POST_LIMIT,
     InstagramSource,
@@ -130,6 +131,11 @@ class Webhook(ApiModel):
     signing_secret_ref: SecretKeyRef | None = None
     """Secret key holding the HMAC-SHA256 key that signs generic payloads
     (header X-Brandmon-Signature: sha256=<hex>)."""
+
+    min_severity: Severity = "low"
+    """Send only alerts of at least this severity (low, medium, high, critical), e.g. high
+    for a pager. Severity is by the post's reach: the author's followers and the post's
+    likes and comments."""
 
 
 class AlertsSpec(ApiModel):

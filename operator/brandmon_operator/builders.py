@@ -140,6 +140,7 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
                 format=w.format,
                 url_env=webhook_env(w.name),
                 secret_env=webhook_env(w.name, "SECRET") if w.signing_secret_ref else None,
+                min_severity=w.min_severity,
             )
             for w in spec.alerts.webhooks
         ],

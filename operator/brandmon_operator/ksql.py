@@ -202,6 +202,9 @@ def statements(
         "LATEST_BY_OFFSET(`negativity`) AS `negativity`",
         "LATEST_BY_OFFSET(`toxicity`) AS `toxicity`",
         "LATEST_BY_OFFSET(`media_count`) AS `media_count`",
+        # Passed through for the alert: the post (link, excerpt, reach) and its severity.
+        "LATEST_BY_OFFSET(`post`) AS `post`",
+        "LATEST_BY_OFFSET(`severity`) AS `severity`",
     ]
     text_risk = _per_post(f"{p}TEXT_RISK", text_scores, text_aggregates, own + "text-risk")
     result = [profiles, text_scores, text_risk]
@@ -260,6 +263,8 @@ def statements(
             "t.`negativity` AS `negativity`",
             "t.`toxicity` AS `toxicity`",
             image_cols[1],
+            "t.`post` AS `post`",
+            "t.`severity` AS `severity`",
         ]),
         rest=join + complete, sources=scored_sources, shape_parts=[join],
         topic=topics.of(TopicRole.SCORED_POSTS), owns_topic=False, upgradable=not image,

@@ -91,7 +91,9 @@ IMAGES = {"p-breach-photo": png((200, 30, 30)), "p-benign-photo": png((30, 160, 
 
 def recording(post_ids: list[str]) -> bytes:
     """Return a replay recording (docs/replay-format.md) of the given posts, images inline."""
-    lines = []
+    # One author's reach is known: their alert says so and is the most urgent.
+    lines = [json.dumps({"profile": {"username": "user-p-breach", "user_id": "9", "followers": 250_000,
+                                     "following": 1, "post_count": 10}})]  # fmt: skip
     for post_id in post_ids:
         post = {"post_id": post_id, "shortcode": post_id, "username": f"user-{post_id}",
                 "url": f"https://example.invalid/{post_id}", "caption": CAPTIONS[post_id],
@@ -277,6 +279,15 @@ def test_posts_flow_to_alerts_and_archive_exactly_once(
     assert benign["categories"] == []
     breach = next(r for r in records if r["post_id"] == "p-breach")
     assert breach["keywords"] == ["data breach"]
+    # What the PR team acts on travels with the alert and the archive.
+    alerted = next(b for b in webhook[1] if b["alert"]["post_id"] == "p-breach")
+    for shown in (alerted["alert"], breach):
+        assert shown["severity"] == "critical"
+        assert shown["post"]["author_followers"] == 250_000
+        assert shown["post"]["url"] == "https://example.invalid/p-breach"
+        assert shown["post"]["excerpt"] == CAPTIONS["p-breach"]
+        assert shown["post"]["platform"] == "instagram"
+    assert "mentions your keywords: data breach" in alerted["why"]
     dead = [DeadLetter.model_validate_json(v) for v in read_all(settings, TopicRole.DEAD_LETTERS)]
     assert sorted(d.key or "" for d in dead) == ["bad-json", "bad-schema", "huge"]
     assert all(d.worker == "text-analyzer" and d.error for d in dead)

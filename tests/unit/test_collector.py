@@ -1207,6 +1207,9 @@ def test_a_replay_run_sends_everything_once(recording: Path, s3: FakeS3, tmp_pat
     media = [Media.model_validate_json(value) for _, value in producer.on(TopicRole.MEDIA)]
     red, blue = (f"s3://media/ns/m/media/{hashlib.sha256(i).hexdigest()}.png" for i in (RED, BLUE))
     assert posts["2"].media_uris == [red, blue]
+    # The author's reach comes from the profile the run read (for the alert's severity).
+    assert {post.author_followers for post in posts.values()} == {5}
+    assert {post.platform for post in posts.values()} == {"instagram"}
     assert [(m.post_id, m.index, m.s3_uri) for m in media] == [
         ("1", 0, red),
         ("2", 0, red),

@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from brandmon_workers import archiver, engine, notifier
 from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, ScoringSpec
-from brandmon_workers.contract.messages import Alert, DeadLetter, ImageScore, ScoredPost, TextScore
+from brandmon_workers.contract.messages import (
+    Alert,
+    DeadLetter,
+    ImageScore,
+    PostContext,
+    ScoredPost,
+    TextScore,
+)
 from brandmon_workers.contract.settings import S3Settings, WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from brandmon_workers.runtime import Output, Pause, Record
@@ -186,14 +193,70 @@ def test_a_paused_batch_resends_nothing_and_keeps_its_dead_letters() -> None:
     assert n.process(batch) == []
 
 
-def test_slack_payload_explains_the_alert() -> None:
+POST = PostContext(platform="instagram", url="https://www.instagram.com/p/C1/",
+                   excerpt="ACME <kettle> exploded & burned me", author_followers=120400,
+                   likes=950, comments=310, posted_at=NOW)  # fmt: skip
+
+
+def test_slack_payload_lays_out_what_a_pr_person_acts_on() -> None:
+    hook = Hook([])
+    critical = alert("p1").model_copy(update={"post": POST, "severity": "critical"})
+    make_notifier(hook, fmt="slack").process([record(TopicRole.ALERTS, critical)])
+    message = json.loads(hook.calls[0][1])
+    assert "ACME" in message["text"]  # the notification's fallback
+    assert "keywords: recall" in message["text"]
+    assert "offensive language (0.80)" in message["text"]
+    blocks = message["blocks"]
+    assert blocks[0]["type"] == "header"
+    assert blocks[0]["text"]["text"].startswith("CRITICAL: a post about ACME by @u")
+    # The post's opening, escaped for mrkdwn.
+    assert blocks[1]["text"]["text"] == "> ACME &lt;kettle&gt; exploded &amp; burned me"
+    fields = " ".join(f["text"] for f in blocks[2]["fields"])
+    for shown in ("@u (120,400 followers)", "instagram", "0.90 (severity critical)",
+                  "950 likes, 310 comments", f"<!date^{int(NOW.timestamp())}^"):  # fmt: skip
+        assert shown in fields
+    assert "offensive language (0.80)" in blocks[3]["text"]["text"]
+    assert blocks[4]["elements"][0]["url"] == POST.url
+    assert len(blocks[0]["text"]["text"]) <= 150
+    assert "X-Brandmon-Signature" not in hook.calls[0][2]
+
+
+def test_slack_payload_of_an_alert_without_its_post() -> None:
     hook = Hook([])
     make_notifier(hook, fmt="slack").process([record(TopicRole.ALERTS, alert("p1"))])
-    text = json.loads(hook.calls[0][1])["text"]
-    assert "ACME" in text
-    assert "keywords: recall" in text
-    assert "offensive language (0.80)" in text
-    assert "X-Brandmon-Signature" not in hook.calls[0][2]
+    blocks = json.loads(hook.calls[0][1])["blocks"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "context"]
+    assert "followers unknown" in blocks[1]["fields"][0]["text"]
+
+
+def test_generic_payload_carries_the_post_and_why() -> None:
+    body = json.loads(
+        notifier.generic_payload(alert("p1").model_copy(update={"post": POST}), "ACME", "acme")
+    )
+    assert body["alert"]["post"]["url"] == POST.url
+    assert body["alert"]["post"]["author_followers"] == 120400
+    assert body["why"] == ["mentions your keywords: recall", "offensive language (0.80)"]
+
+
+def test_a_webhook_with_a_minimum_severity_gets_only_the_urgent_alerts() -> None:
+    hook = Hook([])
+    webhooks = [WebhookTarget(name="pr", format="generic", url_env="URL_PR"),
+                WebhookTarget(name="pager", format="generic", url_env="URL_PAGER", min_severity="high")]  # fmt: skip
+    n = notifier.Notifier(
+        settings(webhooks=webhooks), post=hook, sleep=lambda _s: None, clock=lambda: 1000.0,
+        environ={"URL_PR": "http://pr.local/", "URL_PAGER": "http://pager.local/"},
+    )  # fmt: skip
+    alerts = [alert(f"p-{level}", f"u-{level}").model_copy(update={"severity": level})
+              for level in ("low", "medium", "high", "critical")]  # fmt: skip
+    assert n.process([record(TopicRole.ALERTS, a, i) for i, a in enumerate(alerts)]) == []
+    sent = [(url, json.loads(body)["alert"]["post_id"]) for url, body, _ in hook.calls]
+    assert [p for url, p in sent if url == "http://pr.local/"] == [
+        "p-low",
+        "p-medium",
+        "p-high",
+        "p-critical",
+    ]
+    assert [p for url, p in sent if url == "http://pager.local/"] == ["p-high", "p-critical"]
 
 
 class FakeS3:

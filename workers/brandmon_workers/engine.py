@@ -70,6 +70,8 @@ def score_post(state: PostState, scoring: ScoringSpec, images_enabled: bool) -> 
         negativity=text.negativity,
         toxicity=text.toxicity,
         categories=state.categories if images_enabled else [],
+        post=text.post,
+        severity=text.severity,
     )
 
 

@@ -1,7 +1,10 @@
 """The notifier: alerts to webhooks, each post once, with a per-account cooldown.
 
-Payloads: `generic` (the alert as JSON, signed with HMAC-SHA256 in X-Brandmon-Signature
-when the webhook has a signing key) or `slack` (a Slack incoming-webhook message). Every
+Payloads: `generic` (the alert as JSON with why it was raised, signed with HMAC-SHA256 in
+X-Brandmon-Signature when the webhook has a signing key) or `slack` (a Slack incoming-webhook
+message laid out with Block Kit: severity, the post's opening and link, platform, author
+and followers, time posted, engagement, score and why). A webhook with a minimum severity
+gets only the alerts that reach it (a pager takes only the urgent ones). Every
 request carries X-Brandmon-Delivery (the post id) so a receiver can drop the rare repeat
 that at-least-once delivery allows (a crash between sending and committing). Failures
 are retried with exponential backoff (timeouts, connection errors, 429 and 5xx); when a
@@ -27,8 +30,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from brandmon_workers.contract.messages import Alert, MessageModel
+from brandmon_workers.contract.messages import SEVERITIES, Alert, MessageModel, PostContext
 from brandmon_workers.contract.settings import WebhookTarget, WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from brandmon_workers.runtime import Context, Output, Pause, Record, record_dead_letter
@@ -61,28 +65,98 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> Response:
         return Response(0, type(error).__name__)
 
 
-def generic_payload(alert: Alert, brand: str, monitor: str) -> bytes:
-    """Return the generic JSON payload of an alert."""
-    document = {"brand": brand, "monitor": monitor, "alert": alert.model_dump(mode="json")}
-    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-
-
-def slack_payload(alert: Alert, brand: str) -> bytes:
-    """Return a Slack incoming-webhook message for an alert."""
+def explain(alert: Alert) -> list[str]:
+    """Return why a post alerted, in words a PR person reads, strongest evidence first."""
     why = []
     if alert.keywords:
-        why.append("keywords: " + ", ".join(alert.keywords))
+        why.append("mentions your keywords: " + ", ".join(alert.keywords))
     if alert.toxicity >= 0.5:  # noqa: PLR2004 - the classifier's own decision threshold
         why.append(f"offensive language ({alert.toxicity:.2f})")
     if alert.negativity > 0:
-        why.append(f"negative sentiment ({alert.negativity:.2f})")
+        why.append(f"negative tone ({alert.negativity:.2f})")
     if alert.categories:
-        why.append("image: " + ", ".join(alert.categories))
-    text = (
-        f":rotating_light: *{brand}*: post {alert.post_id} by @{alert.username} scored "
-        f"{alert.final_score:.2f}" + (f" ({'; '.join(why)})" if why else "")
+        why.append("the image shows: " + ", ".join(alert.categories))
+    return why
+
+
+def generic_payload(alert: Alert, brand: str, monitor: str) -> bytes:
+    """Return the generic JSON payload of an alert: the alert itself and why it was raised."""
+    document = {
+        "brand": brand,
+        "monitor": monitor,
+        "alert": alert.model_dump(mode="json"),
+        "why": explain(alert),
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+_SEVERITY_MARK = {"low": ":large_blue_circle:", "medium": ":large_yellow_circle:",
+                  "high": ":large_orange_circle:", "critical": ":red_circle:"}  # fmt: skip
+# Block Kit's limits: a header's text, a section's text, one field.
+_HEADER_CHARS, _SECTION_CHARS, _FIELD_CHARS = 150, 3000, 2000
+
+
+def _escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn reserves for links and mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn(text: str, limit: int = _FIELD_CHARS) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text[:limit]}
+
+
+def slack_payload(alert: Alert, brand: str) -> bytes:
+    """Return a Slack incoming-webhook message: Block Kit blocks, `text` for notifications.
+
+    It shows what a PR person needs to act: severity, the post's opening, its link, the
+    platform, the author with their followers, when it was posted, engagement, the score
+    and why it alerted.
+    """
+    post = alert.post or PostContext()
+    author = f"@{_escape(alert.username)}"
+    reach = (
+        f"{post.author_followers:,} followers" if post.author_followers is not None
+        else "followers unknown"
+    )  # fmt: skip
+    why = explain(alert)
+    headline = f"{alert.severity.upper()}: a post about {brand} by @{alert.username}"
+    fields = [
+        _mrkdwn(f"*Author*\n{author} ({reach})"),
+        _mrkdwn(f"*Platform*\n{_escape(post.platform or 'unknown')}"),
+        _mrkdwn(f"*Score*\n{alert.final_score:.2f} (severity {alert.severity})"),
+        _mrkdwn(f"*Engagement*\n{post.likes:,} likes, {post.comments:,} comments"),
+    ]
+    if post.posted_at is not None:
+        stamp = int(post.posted_at.timestamp())
+        when = f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{post.posted_at.isoformat()}>"
+        fields.append(_mrkdwn(f"*Posted*\n{when}"))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": headline[:_HEADER_CHARS]}},
+    ]
+    if post.excerpt:
+        blocks.append({"type": "section", "text": _mrkdwn("> " + _escape(post.excerpt),
+                                                           _SECTION_CHARS)})  # fmt: skip
+    blocks.append({"type": "section", "fields": fields})
+    if why:
+        reasons = "\n".join(f"• {_escape(reason)}" for reason in why)
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Why*\n{reasons}", _SECTION_CHARS)})
+    if post.url:
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": "Open the post"},
+            "url": post.url[:3000]}]})  # fmt: skip
+    blocks.append(
+        {"type": "context", "elements": [_mrkdwn(f"post {_escape(alert.post_id)} · brandmon")]}
     )
-    return json.dumps({"text": text}).encode()
+    text = (
+        f"{_SEVERITY_MARK[alert.severity]} {brand}: post {alert.post_id} by @{alert.username}"
+        f" scored {alert.final_score:.2f}" + (f" ({'; '.join(why)})" if why else "")
+    )
+    return json.dumps({"text": text, "blocks": blocks}).encode()
+
+
+def urgent_enough(alert: Alert, webhook: WebhookTarget) -> bool:
+    """Whether the alert's severity reaches the least this webhook takes."""
+    return SEVERITIES.index(alert.severity) >= SEVERITIES.index(webhook.min_severity)
 
 
 def signature(key: str, body: bytes) -> str:
@@ -152,7 +226,7 @@ class Notifier:
                 continue
             letters = self._letters.setdefault(alert.post_id, [])
             for webhook in self.settings.webhooks:
-                if (alert.post_id, webhook.name) in self._sent:
+                if (alert.post_id, webhook.name) in self._sent or not urgent_enough(alert, webhook):
                     continue
                 failure, retriable = self._deliver(webhook, alert)
                 if retriable:

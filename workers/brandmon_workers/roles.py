@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from brandmon_workers.contract.messages import Media, MessageModel, Post
+from brandmon_workers import impact
+from brandmon_workers.contract.messages import Media, MessageModel, Post, TextScore
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from brandmon_workers.runtime import Context, Output, Pause, Record, Worker, record_dead_letter
@@ -35,13 +36,26 @@ class TextAnalyzer:
         """Nothing to rebuild: scoring is stateless."""
 
     def process(self, records: Sequence[Record]) -> list[Output]:
-        """Score a batch (one offensive-language call for all of it)."""
+        """Score a batch (one offensive-language call for all of it), with each post's impact."""
         posts: list[Post] = [r.value for r in records]
         scores = self.scorer.score_batch(posts, datetime.now(UTC))
-        return [Output(TopicRole.TEXT_SCORES, s.post_id, s) for s in scores]
+        return [
+            Output(TopicRole.TEXT_SCORES, score.post_id, with_impact(score, post))
+            for post, score in zip(posts, scores, strict=True)
+        ]
 
     def delivered(self, outputs: Sequence[Output]) -> None:
         """Nothing to record."""
+
+
+def with_impact(score: TextScore, post: Post) -> TextScore:
+    """Return the text score carrying what an alert needs of its post, and its severity."""
+    return score.model_copy(
+        update={
+            "post": impact.post_context(post),
+            "severity": impact.severity(post.author_followers, post.likes, post.comments),
+        }
+    )
 
 
 class ImageAnalyzer:

@@ -27,6 +27,8 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `keyword_hits` ARRAY<STRUCT<`term` STRING, `weight` DOUBLE, `count` BIGINT>>,
   `keywords` ARRAY<STRING>,
   `media_count` BIGINT,
+  `post` STRUCT<`platform` STRING, `url` STRING, `excerpt` STRING, `author_followers` BIGINT, `likes` BIGINT, `comments` BIGINT, `posted_at` STRING>,
+  `severity` STRING,
   `analyzer_version` STRING,
   `scored_at` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.text-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
@@ -39,7 +41,9 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon
   LATEST_BY_OFFSET(`keywords`) AS `keywords`,
   LATEST_BY_OFFSET(`negativity`) AS `negativity`,
   LATEST_BY_OFFSET(`toxicity`) AS `toxicity`,
-  LATEST_BY_OFFSET(`media_count`) AS `media_count`
+  LATEST_BY_OFFSET(`media_count`) AS `media_count`,
+  LATEST_BY_OFFSET(`post`) AS `post`,
+  LATEST_BY_OFFSET(`severity`) AS `severity`
 FROM BM_BRANDS__ACME_TEXT_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
@@ -55,7 +59,9 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   COALESCE(t.`keywords`, ARRAY_REMOVE(ARRAY[''], '')) AS `keywords`,
   t.`negativity` AS `negativity`,
   t.`toxicity` AS `toxicity`,
-  ARRAY_REMOVE(ARRAY[''], '') AS `categories`
+  ARRAY_REMOVE(ARRAY[''], '') AS `categories`,
+  t.`post` AS `post`,
+  t.`severity` AS `severity`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 EMIT CHANGES;
 
@@ -70,7 +76,9 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
   `keywords` ARRAY<STRING>,
   `negativity` DOUBLE,
   `toxicity` DOUBLE,
-  `categories` ARRAY<STRING>
+  `categories` ARRAY<STRING>,
+  `post` STRUCT<`platform` STRING, `url` STRING, `excerpt` STRING, `author_followers` BIGINT, `likes` BIGINT, `comments` BIGINT, `posted_at` STRING>,
+  `severity` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
 CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.brands.acme.alerts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
@@ -84,7 +92,9 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.b
   `keywords`,
   `negativity`,
   `toxicity`,
-  `categories`
+  `categories`,
+  `post`,
+  `severity`
 FROM BM_BRANDS__ACME_SCORED_STREAM
 WHERE `final_score` >= 0.7
 EMIT CHANGES;

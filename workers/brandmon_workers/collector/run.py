@@ -199,6 +199,8 @@ class Collector:
         self._pacer = pacer or Pacer(0)
         self._clock = clock
         self._handled: set[Hashable] = set()
+        self._followers: dict[str, int] = {}
+        """Followers of the profiles this run read: a post's author reach, for its alert."""
         self._batch = 0
         self._batch_started = clock()
 
@@ -217,6 +219,7 @@ class Collector:
 
     def _profile(self, item: ProfileItem) -> None:
         profile = item.profile
+        self._followers[profile.username] = profile.followers
         group = _ProfileGroup(profile.username, profile_fingerprint(profile))
         if group in self._handled or self._state.profile_is_current(
             group.username, group.fingerprint
@@ -244,7 +247,10 @@ class Collector:
             except Exception as error:  # noqa: BLE001 - the post waits for the next run
                 self._tally.error(f"post {post_id} {image.ref}", describe_error(error))
                 return
-        post, media = post_messages(item.post, stored)
+        found = item.post
+        if found.author_followers is None and found.username in self._followers:
+            found = found.model_copy(update={"author_followers": self._followers[found.username]})
+        post, media = post_messages(found, stored)
         self._pacer.wait()
         messages = [
             Outgoing(self._topics[TopicRole.MEDIA], post_id, m.model_dump_json()) for m in media

@@ -12,17 +12,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from brandmon_workers.contract.topics import TopicRole
 
 SCHEMA_VERSION: Literal[1] = 1
+
+Severity = Literal["low", "medium", "high", "critical"]
+"""How urgent an alert is, by the reach of the post that raised it (see `impact.py`)."""
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+"""Severities from least to most urgent."""
 
 
 class MessageModel(BaseModel):
     """Base of every message and message part."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class KsqlRow(MessageModel):
+    """A message ksqlDB may write: `null` in a column that has a default reads as the default.
+
+    ksqlDB's JSON serializer writes SQL NULL as `null` for every column (and for every
+    field of a STRUCT), and a LEFT JOIN or an aggregate over missing input yields NULL.
+    A null in a required column still fails validation (a dead letter).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_as_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None or k not in fields or fields[k].is_required()
+        }
 
 
 class Provenance(MessageModel):
@@ -75,7 +101,24 @@ class Post(Message):
     likes: int = Field(default=0, ge=0)
     comments: int = Field(default=0, ge=0)
     media_uris: list[str] = []
+    platform: str = "instagram"
+    """Where the post was published."""
+    author_followers: int | None = Field(default=None, ge=0)
+    """The author's followers when the post was collected (None: not known)."""
     provenance: Provenance
+
+
+class PostContext(KsqlRow):
+    """What a PR person needs to act on an alert about a post, carried with its scores."""
+
+    platform: str = ""
+    url: str = ""
+    excerpt: str = ""
+    """The start of the post's text (whole words, at most 280 characters)."""
+    author_followers: int | None = None
+    likes: int = 0
+    comments: int = 0
+    posted_at: datetime | None = None
 
 
 class Media(Message):
@@ -113,6 +156,10 @@ class TextScore(Message):
     keywords: list[str] = []
     media_count: int = Field(default=0, ge=0)
     """Images the post has: a post is complete once that many image scores arrived."""
+    post: PostContext | None = None
+    """The post itself, for the alert (link, excerpt, reach)."""
+    severity: Severity = "low"
+    """Urgency by the post's reach and engagement."""
     analyzer_version: str
     scored_at: datetime
 
@@ -144,14 +191,13 @@ class ImageScore(Message):
     scored_at: datetime
 
 
-class ScoredPost(Message):
+class ScoredPost(Message, KsqlRow):
     """A post's combined score (written by ksqlDB or the builtin engine). Key: post_id.
 
-    ksqlDB's JSON serializer writes SQL NULL as `null` for every column, and a LEFT JOIN
-    or an aggregate over missing input yields NULL (a post without images has no image
-    row). So the secondary columns read `null` as their neutral value: no keywords, no
-    categories, no negativity or toxicity; `image_score` stays None. A null id, account
-    or score is not a scored post at all and fails validation (a dead letter).
+    A post without images has no image row, so ksqlDB writes `null` for its image columns:
+    as a `KsqlRow`, every null column with a default reads as that default (no keywords,
+    no categories, no negativity or toxicity, low severity; `image_score` and `post` stay
+    None). A null id, account or score is not a scored post at all and fails validation.
     """
 
     post_id: str
@@ -163,16 +209,10 @@ class ScoredPost(Message):
     negativity: float = 0.0
     toxicity: float = 0.0
     categories: list[str] = []
-
-    @field_validator("keywords", "categories", mode="before")
-    @classmethod
-    def _null_list(cls, value: object) -> object:
-        return [] if value is None else value
-
-    @field_validator("negativity", "toxicity", mode="before")
-    @classmethod
-    def _null_signal(cls, value: object) -> object:
-        return 0.0 if value is None else value
+    post: PostContext | None = None
+    """The post itself: platform, link, excerpt, reach, when it was posted."""
+    severity: Severity = "low"
+    """Urgency by the post's reach and engagement."""
 
 
 class Alert(ScoredPost):

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from brandmon_workers.contract.analysis import AnalysisSpec, ScoringSpec
 from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.contract.messages import Severity
 from brandmon_workers.contract.sources import InstagramSource, ReplaySource
 from brandmon_workers.contract.topics import TopicNames
 
@@ -38,6 +39,9 @@ class WebhookTarget(ApiModel):
 
     secret_env: str | None = None
     """Environment variable holding the HMAC signing key, when one is configured."""
+
+    min_severity: Severity = "low"
+    """Least severity of the alerts this receiver gets."""
 
 
 class SourceSettings(ApiModel):
