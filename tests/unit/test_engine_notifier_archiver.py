@@ -334,3 +334,13 @@ def test_a_ksqldb_row_without_identity_or_score_is_refused(column: str) -> None:
     document = json.loads(KSQLDB_ROW_ALL_NULL) | {column: None}
     with pytest.raises(ValueError, match=column):
         Alert.model_validate(document)
+
+
+def test_engine_passes_the_post_and_its_severity_to_the_alert() -> None:
+    worker = engine.Engine(settings(analysis=AnalysisSpec()))
+    scored = text("p1", 0.9, 0).model_copy(update={"post": POST, "severity": "high"})
+    out = worker.process([record(TopicRole.TEXT_SCORES, scored)])
+    assert [o.role for o in out] == [TopicRole.SCORED_POSTS, TopicRole.ALERTS]
+    for output in out:
+        assert isinstance(output.value, ScoredPost)
+        assert (output.value.post, output.value.severity) == (POST, "high")
