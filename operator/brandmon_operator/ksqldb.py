@@ -95,7 +95,20 @@ class KsqlDbClient:
         return KsqlDbRejected(message, code, statement)
 
     def live_objects(self, prefix: str) -> dict[str, LiveObject]:
-        """Return the streams and tables named with `prefix`, with their running queries."""
+        """Return the streams and tables named with `prefix`, with their running queries.
+
+        Objects are listed before queries. A command that lands between the listings (one
+        sent by an operator that died before reading its answer) then shows as a query
+        without its object, which is ignored: the object reads as missing and its
+        `IF NOT EXISTS` create is a no-op. Listed the other way round it would show as an
+        object whose query is gone, and be dropped and rebuilt, losing a join's sink data.
+        """
+        objects: list[tuple[str, str]] = []
+        for listing, key in (("SHOW STREAMS;", "streams"), ("SHOW TABLES;", "tables")):
+            for entity in self.execute(listing):
+                for source in entity.get(key, []):
+                    if source["name"].startswith(prefix):
+                        objects.append((source["name"], source["type"]))
         writers: dict[str, list[str]] = {}
         texts: dict[str, str] = {}
         for entity in self.execute("SHOW QUERIES;"):
@@ -104,13 +117,7 @@ class KsqlDbClient:
                     for sink in query.get("sinks", []):
                         writers.setdefault(sink, []).append(query["id"])
                         texts.setdefault(sink, str(query.get("queryString") or ""))
-        found: dict[str, LiveObject] = {}
-        for listing, key in (("SHOW STREAMS;", "streams"), ("SHOW TABLES;", "tables")):
-            for entity in self.execute(listing):
-                for source in entity.get(key, []):
-                    name = source["name"]
-                    if name.startswith(prefix):
-                        found[name] = LiveObject(
-                            name, source["type"], tuple(writers.get(name, ())), texts.get(name, "")
-                        )
-        return found
+        return {
+            name: LiveObject(name, kind, tuple(writers.get(name, ())), texts.get(name, ""))
+            for name, kind in objects
+        }
