@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from brandmon_devtools.platform import pins
-from brandmon_devtools.platform.runtime import _kafka_cluster_id
+from brandmon_devtools.platform.runtime import Platform, State, _apiserver_ready, _kafka_cluster_id
 
 ROOT = pins.repo_root()
 
@@ -62,3 +63,15 @@ def test_kafka_cluster_id_has_kafkas_uuid_shape() -> None:
     ids = {_kafka_cluster_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)
+
+
+@pytest.mark.parametrize("content", [b"", b"-----BEGIN CERTIFICATE-----\nMIIB"])
+def test_a_half_written_apiserver_certificate_means_not_ready_yet(
+    tmp_path: Path, content: bytes
+) -> None:
+    platform = Platform(tmp_path)
+    platform.ca_file.parent.mkdir(parents=True)
+    platform.ca_file.write_bytes(content)  # the API server is still writing it
+    state = State(ports={"kube-apiserver": 1}, admin_token="t", s3_access_key="a",
+                  s3_secret_key="s")  # fmt: skip
+    assert _apiserver_ready(platform, state) is False

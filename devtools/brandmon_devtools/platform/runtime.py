@@ -317,10 +317,13 @@ def _apiserver_ready(platform: Platform, state: State) -> bool:
     # The API server writes its self-signed certificate only once it starts serving.
     if not platform.ca_file.exists():
         return False
+    try:
+        context = ssl.create_default_context(cafile=str(platform.ca_file))
+    except ssl.SSLError:
+        # The file exists but is still being written (seen on a busy machine): not yet.
+        return False
     return _http_ok(
-        f"https://127.0.0.1:{state.ports['kube-apiserver']}/readyz",
-        ssl.create_default_context(cafile=str(platform.ca_file)),
-        state.admin_token,
+        f"https://127.0.0.1:{state.ports['kube-apiserver']}/readyz", context, state.admin_token
     )
 
 
