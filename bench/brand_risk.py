@@ -78,7 +78,7 @@ def read_posts(path: Path) -> list[Labelled]:
 
 
 def monitor(keywords: Sequence[str]) -> BrandMonitorSpec:
-    """A default BrandMonitor with the keywords at their default weight (text only)."""
+    """Return a default BrandMonitor with the keywords at their default weight (text only)."""
     return BrandMonitorSpec.model_validate(
         {
             "brand": "bench",
@@ -160,7 +160,7 @@ def evaluate(rows: Sequence[Labelled], alerted: Sequence[bool]) -> dict[str, Any
 
 
 def throughput(scorer: text.TextScorer, posts: Sequence[Post]) -> float:
-    """Posts per second of one score_batch over all posts (median of a few runs)."""
+    """Return posts per second of one score_batch over all posts (median of a few runs)."""
     runs = []
     for _ in range(THROUGHPUT_RUNS):
         start = time.perf_counter()
