@@ -171,15 +171,23 @@ def throughput(scorer: text.TextScorer, posts: Sequence[Post]) -> float:
 
 def describe(score: TextScore) -> str:
     """One line of why a post scored what it did."""
-    return " ".join(
-        f"{name}={value:.2f}"
-        for name, value in (
-            ("score", score.score),
-            ("kw", score.keyword_score),
-            ("neg", score.negativity),
-            ("tox", score.toxicity),
+    return (
+        " ".join(
+            f"{name}={value:.2f}"
+            for name, value in (
+                ("score", score.score),
+                ("kw", score.keyword_score),
+                ("neg", score.negativity),
+                ("tox", score.toxicity),
+            )
         )
-    ) + (f" keywords={score.keywords}" if score.keywords else "")
+        + (f" keywords={score.keywords}" if score.keywords else "")
+        + "".join(
+            f" {c.category}{'' if c.strong else '(weak)'}={c.score:.2f}{list(c.evidence)}"
+            for c in score.risk_categories
+        )
+        + f" lang={score.language}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,9 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `sentiment_compound` DOUBLE,
   `keyword_hits` ARRAY<STRUCT<`term` STRING, `weight` DOUBLE, `count` BIGINT>>,
   `keywords` ARRAY<STRING>,
+  `risk_score` DOUBLE,
+  `risk_categories` ARRAY<STRUCT<`category` STRING, `label` STRING, `score` DOUBLE, `strong` BOOLEAN, `evidence` ARRAY<STRING>>>,
+  `language` STRING,
   `media_count` BIGINT,
   `analyzer_version` STRING,
   `scored_at` STRING

@@ -1,0 +1,628 @@
+"""The built-in brand-risk taxonomy: categories, default weights and cue phrases per language.
+
+Pure data, read by `risk.py`. Written from general knowledge of what posts about each kind
+of damage say in English, Spanish, German, French, Portuguese and Italian (not from any
+labelled set), so it can be reviewed and extended by anyone who knows the languages.
+
+Each category has:
+- `weight`: the most the category alone contributes to a post's text risk (a later change
+  exposes it per monitor in the CRD: disable or reweight);
+- `strong` cues: phrases that on their own say the post reports this kind of damage
+  ("data breach", "class action", "caught fire");
+- `weak` cues: the topic without the damage ("on hold", "my bill", "network down"); they
+  count as much as the post is negative or offensive, so "support is great" is not an
+  alert and "support hung up on me again, useless" is;
+- `unless`: phrases that mean a harmless sense of an overlapping cue ("I can't recall",
+  "killer battery") and cancel it.
+
+Phrase syntax (see `risk.py`): words are compared by Snowball stem in the phrase's
+language, so one form covers its inflections ("recall" also matches "recalled",
+"recalls"); `word*` matches any word starting with `word` and `*word` any word ending with
+it (German and Dutch compounds: "*leck" matches "Datenleck"); `...` allows up to three
+words in between; phrases in one string are separated by `|`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LANGUAGES = ("en", "es", "de", "fr", "pt", "it")
+# Part of ANALYZER_VERSION: a changed cue changes scores.
+LEXICON_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class CategoryLexicon:
+    """One brand-risk category as data."""
+
+    name: str
+    label: str
+    weight: float
+    strong: dict[str, str]
+    weak: dict[str, str] = field(default_factory=dict)
+    unless: dict[str, str] = field(default_factory=dict)
+
+
+TAXONOMY: tuple[CategoryLexicon, ...] = (
+    CategoryLexicon(
+        name="product_safety",
+        label="product safety",
+        weight=0.85,
+        strong={
+            "en": "recall | recalled | product recall | safety recall | caught fire | catch fire"
+            " | catches fire | on fire ... battery | burst into flames | went up in flames"
+            " | battery ... explod* | explod* ... battery | phone ... explod* | exploding"
+            " | overheat* | burn ... hand | burns to | treated for burns | severe burns"
+            " | injur* | injured | hospitalised | hospitalized | =hospital | =hospitals"
+            " | emergency room | the er | er visit | allergic reaction | anaphylaxis"
+            " | anaphylactic | allergen | undeclared | peanut free ... reaction"
+            " | nut free ... reaction | contaminat* | salmonella | listeria | e coli"
+            " | food poisoning | poisoned | mold in | mould in | glass shards | glass in"
+            " | metal fragments | piece of metal | choking hazard | choked | electrocuted"
+            " | shock hazard | toxic chemicals | lead levels | carcinogen* | safety hazard"
+            " | fire hazard | died after | deaths | killed ... people | killed ... child"
+            " | killed ... driver | fatal | unsafe | smoke coming | swollen battery"
+            " | predator* | grooming | let strangers | strangers ... message*"
+            " | strangers ... contact* | child safety | fail* to call ... help"
+            " | fail* to call 911 | fail* to alert | fail* to detect"
+            " | couldn t call ... help | could not call ... help"
+            " | emergency call* ... fail*",
+            "es": "retira* del mercado | retirada del mercado | retira* ... lotes | explot*"
+            " | incendi* | se incendio | quemadura* | herid* | hospitaliz* | intoxica*"
+            " | contamina* | salmonela | listeria | reaccion alergica | alergen*"
+            " | sobrecalent* | fallec* | asfixia | descarga electrica | urgencias | toxico"
+            " | moho",
+            "de": "ruckruf* | *ruckruf | zuruckgerufen | explodiert | explosion | in brand"
+            " | brand ausgebrochen | feuerwehr | brannte | abgebrannt | in flammen"
+            " | verbrennung* | verletzt* | verletzung* | krankenhaus | klinik | vergiftung"
+            " | *vergiftung | verunreinig* | kontaminiert | salmonellen | listerien"
+            " | allergische reaktion | allergen* | uberhitz* | todlich | schimmel"
+            " | glassplitter | stromschlag | giftig*",
+            "fr": "rappel ... produit* | rappel conso | rappel ... lots | rappelle ... lots"
+            " | rappelle ... produits | explos* | prend feu | pris feu | incendie | brule*"
+            " | brulure* | bless* | hospitalis* | urgences | intoxication* | contamin*"
+            " | salmonelle | listeria | reaction allergique | allergene* | surchauffe"
+            " | deces | decede | moisissure | eclats de verre | electrocut* | toxique",
+            "pt": "recall | recolh* | retira* do mercado | explod* | explosao | pegou fogo"
+            " | incendio | queimadura* | ferid* | hospitaliz* | intoxica* | contamina*"
+            " | salmonela | listeria | reacao alergica | alergen* | superaquec* | mofo"
+            " | bolor | choque eletrico | toxico",
+            "it": "richiamo di | richiama ... lotti | ritira* dal mercato | ritira* ... lott*"
+            " | esplos* | esplod* | prende fuoco | preso fuoco | incendio | ustion*"
+            " | ferit* | ricoverat* | pronto soccorso | intossica* | contamina*"
+            " | salmonella | listeria | reazione allergica | allergen* | surriscald*"
+            " | muffa | frammenti di vetro | folgorat* | tossic*",
+        },
+        weak={
+            "en": "battery | burn | burning | smoke | sickness | vomiting | rash | fire | died"
+            " | killed | death | melted | overheat* | defect* | faulty | dangerous",
+            "es": "bateria | humo | enferm* | vomit* | defectuos* | peligr* | muert*",
+            "de": "akku | rauch | krank | ubel | defekt* | gefahr* | feuer | tot",
+            "fr": "batterie | fumee | malade | vomi* | defectueu* | danger* | mort",
+            "pt": "bateria | fumaca | doente | vomit* | defeituos* | perigo* | morte | morreu",
+            "it": "batteria | fumo | malat* | vomit* | difettos* | pericol* | morto | morte",
+        },
+        unless={
+            "en": "i recall | can t recall | cant recall | cannot recall | don t recall"
+            " | dont recall | do not recall | if i recall | as i recall | recall that"
+            " | recall when | recall how | recall the last | recall the time | recall what"
+            " | recall seeing | recall this | recall those | recall ... days | total recall"
+            " | killed it | killing it | killed the | killer | dying to | died laughing"
+            " | i m dead | im dead | i died | dead ass | to death | death metal"
+            " | on fire deal | hospital bill | injury time | explod* ... popularity"
+            " | explod* ... sales | sales ... explod* | notifications ... explod*"
+            " | fire deal | sick deal | sick of | unsafe at any speed",
+            "es": "me muero de ganas | muerto de risa | muerta de risa | de muerte",
+            "de": "totlach* | zum totlachen | brandneu* | brandaktuell",
+            "fr": "mort de rire | morte de rire | mdr",
+            "pt": "morrendo de rir | morri de rir | morte de rir",
+            "it": "morto dal ridere | morta dal ridere | da morire",
+        },
+    ),
+    CategoryLexicon(
+        name="legal_regulatory",
+        label="legal or regulatory action",
+        weight=0.8,
+        strong={
+            "en": "lawsuit | =sued | =suing | =sues | class action | legal action | lawyers"
+            " | attorney general | regulator* | investigation | investigating | probe"
+            " | probing | =fined | penalties | settlement | settles | indicted | indictment"
+            " | charged with | criminal charges | subpoena* | court ruling | court orders"
+            " | judge rules | violat* | illegal* | unlawful | fcc | ftc | sec charges | doj"
+            " | department of justice | ofcom | cnil | consumer protection"
+            " | complaint filed | filed a complaint | antitrust | sanction*",
+            "es": "demanda* | denuncia* | querella | accion colectiva | multa* | sancion*"
+            " | investigacion | investiga | tribunal | juez | fiscalia | imputad* | ilegal*"
+            " | regulador | profeco | consumo abre | expediente",
+            "de": "klage | klagt | verklagt | sammelklage | anzeige | strafanzeige | bussgeld*"
+            " | *strafe | ermittlung* | ermittelt | untersuchung* | gericht* | verurteilt"
+            " | staatsanwalt* | rechtswidrig | illegal* | verbraucherzentrale | abmahnung"
+            " | bundesnetzagentur | kartellamt",
+            "fr": "plainte | poursuit* | poursuivi* | action collective | action de groupe"
+            " | amende* | sanction* | enquete | tribunal | condamne* | juge | parquet"
+            " | illegal* | illicite | mis en examen | dgccrf | cnil | arcep"
+            " | autorite de la concurrence",
+            "pt": "processo contra | processo judicial | abriu processo | processad* | processou"
+            " | acao coletiva | multa* | multad* | sanc* | investiga* | tribunal | justica"
+            " | condenad* | ilegal* | procon | anatel | ministerio publico | denuncia*",
+            "it": "fare causa | fatto causa | causa legale | causa collettiva | denuncia*"
+            " | class action | azione collettiva | multa* | multat* | sanzion* | indagine"
+            " | inchiesta | indagat* | tribunale | condannat* | illegal* | antitrust"
+            " | agcom | garante | procura",
+        },
+        weak={
+            "en": "lawyer | court | legal | complaint | banned | penalty | accused of"
+            " | allegations",
+            "es": "abogado | reclamacion",
+            "de": "anwalt | beschwerde",
+            "fr": "avocat | reclamation",
+            "pt": "advogado | reclamacao",
+            "it": "avvocato | reclamo",
+        },
+        unless={
+            "en": "fine print | fine by me | just fine | works fine | probe deeper"
+            " | probe further | court side",
+            "es": "demanda de ... clientes | alta demanda | gran demanda | oferta y demanda",
+            "de": "auf keinen fall",
+            "fr": "plainte de ... voisin",
+            "pt": "processo de selecao | processo seletivo",
+            "it": "a causa | per causa",
+        },
+    ),
+    CategoryLexicon(
+        name="data_security",
+        label="data security or privacy",
+        weight=0.85,
+        strong={
+            "en": "data breach | breach | breached | hacked | hack | hackers | hacker | attackers"
+            " | cyberattack | cyber attack | ransomware | malware | leaked | leaking"
+            " | leak ... data | data leak | exposed ... data | exposed ... customers"
+            " | exposed ... passwords | exposed ... emails | exposed ... addresses"
+            " | accessed ... names | accessed ... customer* | stolen ... data"
+            " | personal data ... stolen | compromised | unauthori* access"
+            " | unauthenticated | sim swap* | phishing | scam | scammers | scammed"
+            " | fake account ... card | fake ... giveaway | identity theft"
+            " | passwords exposed | security flaw | vulnerability | data exposed | dark web"
+            " | sell* your ... data | sell* ... location | sell* ... data to"
+            " | sold ... data | data ... sold | data with advertisers"
+            " | share* ... data with | browsing data | location data | location history"
+            " | other people s ... details | other people s ... data"
+            " | other people s ... account* | other customers ... details"
+            " | other customers ... data | someone else s ... details"
+            " | someone else s ... data | someone else s ... account | spying on"
+            " | tracking ... without",
+            "es": "brecha de ... datos | filtracion | filtrad* | hackead* | hackeo | hackers"
+            " | ciberataque | datos ... expuestos | datos ... robados | robo de datos"
+            " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad",
+            "de": "datenleck | *datenleck | datenpanne | datenschutzverletzung | gehackt | hacker"
+            " | hackerangriff | cyberangriff | *angriff ... daten | daten ... gestohlen"
+            " | daten ... offengelegt | phishing | betrug* | sicherheitslucke | abzocke"
+            " | abgezockt",
+            "fr": "fuite de donnees | fuite | pirat* | hacke* | cyberattaque"
+            " | donnees ... exposees | donnees ... volees | vol de donnees | hameconnage"
+            " | phishing | arnaque* | escroquerie | faille de securite | usurpation",
+            "pt": "vazamento | vazad* | hackead* | hacker* | ataque hacker | ciberataque"
+            " | dados ... expostos | dados ... roubados | golpe* | phishing | fraude"
+            " | falha de seguranca",
+            "it": "violazione ... dati | fuga di dati | furto di dati | hackerat* | hacker"
+            " | attacco informatico | cyberattacco | dati ... esposti | dati ... rubati"
+            " | truffa* | phishing | falla di sicurezza",
+        },
+        weak={
+            "en": "security | privacy | passwords | credentials | account ... taken | suspicious",
+            "es": "seguridad | privacidad | datos",
+            "de": "sicherheit | datenschutz | daten | kundendaten | passworter",
+            "fr": "securite | confidentialite | donnees",
+            "pt": "seguranca | privacidade | dados",
+            "it": "sicurezza | privacy | dati",
+        },
+        unless={
+            "en": "hack for | life hack | lifehack | hacks for | growth hack | hackathon"
+            " | breach of contract | leaked ... trailer | leaked ... specs"
+            " | leaked ... renders | leaked ... photos of the new | scam likely",
+            "es": "",
+            "de": "",
+            "fr": "fuite d eau",
+            "pt": "",
+            "it": "",
+        },
+    ),
+    CategoryLexicon(
+        name="labor_ethics",
+        label="labor and ethics",
+        weight=0.8,
+        strong={
+            "en": "union busting | unionbusting | anti union | fired ... union*"
+            " | fired ... organiz* | retaliat* | child labor | child labour | forced labor"
+            " | forced labour | sweatshop* | slave labor | unpaid wages | wage theft"
+            " | unpaid overtime | harass* | abuse of workers | exploit* ... workers"
+            " | workers ... exploit* | unsafe working conditions | layoff* & bonus*"
+            " | laid off & bonus* | lay off & bonus* | layoff* & record profit*"
+            " | lay off & record profit* | laid off & record profit* | job cuts & bonus*"
+            " | fired & union* | fire* & unioniz* | strike | walkout | on strike | spit* in"
+            " | whistleblower | toxic workplace | mistreat* | underpaid",
+            "es": "despid* & sindica* | despedir* & sindica* | represalia* | trabajo infantil"
+            " | trabajo forzoso | explotacion laboral | explota* ... trabajador* | acoso"
+            " | horas extra* ... pag* | salarios impagos | huelga | despidos ... bonos"
+            " | escupi*",
+            "de": "gekundigt & gewerkschaft* | entlass* & gewerkschaft*"
+            " | entlassungen & rekordgewinn* | gewerkschaft* ... gekundigt"
+            " | betriebsrat ... drohung* | drohungen ... betriebsrat"
+            " | behinderung ... betriebsrat | kinderarbeit | zwangsarbeit | ausbeutung"
+            " | ausgebeutet | belastigung | unbezahlte uberstunden | lohnraub | streik*"
+            " | entlassungen ... boni | gespuckt | mobbing",
+            "fr": "licenci* & syndica* | licenciements & profits records | represailles"
+            " | travail des enfants | travail force | exploitation | exploite*"
+            " | harcelement | heures sup* ... non payees | salaires impayes | greve"
+            " | licenciements abusifs | licenciements ... primes | crache",
+            "pt": "demit* & sindica* | demissoes & lucro recorde | retaliac* | trabalho infantil"
+            " | trabalho escravo | trabalho forcado | explorac* | assedio"
+            " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*",
+            "it": "licenzia* & sindaca* | licenziamenti & utili record | ritorsion*"
+            " | lavoro minorile | lavoro forzato | sfruttament* | sfruttat* | molestie"
+            " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*",
+        },
+        weak={
+            "en": "layoffs | laid off | fired | union | workers | staff | employees | wages",
+            "es": "despidos | trabajadores | sindicato | salarios",
+            "de": "entlassungen | mitarbeiter | gewerkschaft | lohne",
+            "fr": "licenciements | salaries | syndicat | salaires",
+            "pt": "demissoes | funcionarios | sindicato | salarios",
+            "it": "licenziamenti | dipendenti | sindacato | stipendi",
+        },
+        unless={
+            "en": "strike a deal | strikes a deal | strike gold | lucky strike | strike price"
+            " | falsif* ... hypothesis | harass* ... spam calls",
+            "es": "",
+            "de": "",
+            "fr": "",
+            "pt": "",
+            "it": "",
+        },
+    ),
+    CategoryLexicon(
+        name="discrimination",
+        label="discrimination or accessibility",
+        weight=0.8,
+        strong={
+            "en": "racist | racism | racial profiling | discriminat* | sexist | sexism"
+            " | homophobic | transphobic | misogyn* | bigot* | slur | ableist | ableism"
+            " | refused ... because ... black | refused ... because ... wheelchair"
+            " | refused to serve | refused service | not wheelchair accessible"
+            " | wheelchair users can t | wheelchair ... couldn t | wheelchair ... can t"
+            " | inaccessible | no ramp | not accessible | screen reader ... doesn t"
+            " | deaf ... refused | blind ... refused | guide dog ... refused"
+            " | service dog ... refused | kicked out ... because",
+            "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
+            " | se negaron a atender | no ... accesible | silla de ruedas ... no",
+            "de": "rassist* | diskriminier* | sexistisch | homophob* | transphob*"
+            " | frauenfeindlich | nicht barrierefrei | rollstuhl ... nicht"
+            " | bedienung verweigert",
+            "fr": "racis* | discrimin* | sexiste | homophob* | transphob* | refuse* de servir"
+            " | pas accessible | inaccessible | fauteuil roulant ... pas"
+            " | voile ... refuse* | refuse* ... voile",
+            "pt": "racis* | discrimina* | machista | sexista | homofob* | transfob*"
+            " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao",
+            "it": "razzis* | discrimina* | sessista | omofob* | transfob* | rifiutat* di servire"
+            " | non ... accessibile | sedia a rotelle ... non",
+        },
+        weak={
+            "en": "wheelchair | disabled | disability | accessibility | blind | deaf",
+            "es": "silla de ruedas | discapacidad | discapacitad*",
+            "de": "rollstuhl | behinderung | behindert*",
+            "fr": "fauteuil roulant | handicap*",
+            "pt": "cadeira de rodas | deficiencia | deficiente*",
+            "it": "sedia a rotelle | disabil*",
+        },
+    ),
+    CategoryLexicon(
+        name="financial_governance",
+        label="financial or governance",
+        weight=0.8,
+        strong={
+            "en": "fraud | fraudulent | embezzl* | accounting irregularit* | irregularit*"
+            " | restat* earnings | cooked the books | cooking the books | falsified"
+            " | insider trading | misconduct | ceo ... resign* | cfo ... resign*"
+            " | resign* ... ceo | abruptly resign* | ousted | placed on leave | bankrupt*"
+            " | insolven* | default* on | auditor* ... examin* | auditor* quit"
+            " | shares ... plung* | shares ... tumbl* | stock ... plung* | stock crash*"
+            " | ponzi | bribery | bribe* | kickback* | money laundering | sec investigation"
+            " | accounting probe",
+            "es": "fraude | malversacion | irregularidades contables | irregularidades | dimite"
+            " | dimision | renuncia* ... director | quiebra | insolvencia | soborno*"
+            " | blanqueo | lavado de dinero | acciones se desploman | desplome",
+            "de": "betrug | bilanzbetrug | bilanzfalschung | unregelmassigkeiten | veruntreuung"
+            " | rucktritt | tritt zuruck | insolvenz | pleite | bestechung | geldwasche"
+            " | aktie ... bricht ein | kurssturz | fehlverhalten",
+            "fr": "fraude | detournement | irregularites comptables | irregularites | demission"
+            " | demissionne | faillite | insolvabilite | corruption | pots de vin"
+            " | blanchiment | action ... chute | effondrement",
+            "pt": "fraude | desvio | irregularidades contabeis | irregularidades | renuncia*"
+            " | falencia | recuperacao judicial | propina | corrupcao | lavagem de dinheiro"
+            " | acoes despencam",
+            "it": "frode | appropriazione indebita | irregolarita contabili | irregolarita"
+            " | dimission* | si dimette | bancarotta | fallimento | insolvenza | corruzione"
+            " | tangent* | riciclaggio | titolo crolla",
+        },
+        weak={
+            "en": "ceo | cfo | board | shares | stock | investors | auditors | shares fall",
+            "es": "director ejecutivo | acciones | inversores",
+            "de": "vorstand | aktie | anleger",
+            "fr": "pdg | actionnaires | bourse",
+            "pt": "presidente executivo | acoes | investidores",
+            "it": "amministratore delegato | azioni | investitori | crollo",
+        },
+        unless={
+            "en": "fraud alert service | fraud protection",
+        },
+    ),
+    CategoryLexicon(
+        name="outage",
+        label="outage",
+        weight=0.75,
+        strong={
+            "en": "outage | outages | blackout | service disruption | network down | service down"
+            " | is down ... hours | down for hours | down all day | down all morning"
+            " | down again | no service ... hours | no signal ... hours | can t call 911"
+            " | down nationwide | nationwide outage | 911 ... fail* | calls fail*"
+            " | dead for ... day* | dead for ... hour* | down for ... day*"
+            " | down for ... hour* | offline for ... day* | offline for ... hour*"
+            " | no service for ... day* | lost thousands | lost ... business"
+            " | couldn t call 911 | cannot call 911 | emergency calls ... fail*"
+            " | no internet ... days | nationwide ... down",
+            "es": "caida ... red | caida del servicio | sin servicio | sin senal ... horas"
+            " | sin internet ... dias | apagon | interrupcion del servicio"
+            " | no funciona ... horas",
+            "de": "storung | ausfall | netzausfall | *ausfall | kein netz ... stunden"
+            " | seit stunden ... kein | kein internet ... tage | funkloch",
+            "fr": "panne | coupure | pas de reseau ... heures | reseau ... en panne"
+            " | sans internet ... jours | interruption de service",
+            "pt": "pane | queda ... rede | fora do ar | sem sinal ... horas | sem servico"
+            " | sem internet ... dias",
+            "it": "disservizio | interruzione del servizio | rete ... down | senza rete"
+            " | senza segnale ... ore | senza internet ... giorni | blackout",
+        },
+        weak={
+            "en": "down | no signal | no service | not working | can t connect | dropped calls"
+            " | no internet | offline | won t load | crashed | crashes",
+            "es": "no funciona | sin senal | sin conexion | caido",
+            "de": "funktioniert nicht | kein netz | keine verbindung | offline",
+            "fr": "ne marche pas | ne fonctionne pas | pas de reseau | plus de connexion",
+            "pt": "nao funciona | sem sinal | sem conexao | caiu | instabilidade",
+            "it": "non funziona | senza linea | nessun segnale | non va | guasto",
+        },
+        unless={
+            "en": "down to | down payment | calm down | down the street | slow down | breaks down"
+            " | count down | countdown | hands down | top down | down under | upside down"
+            " | ups and downs | down for it | outage ... resolved | outage ... restored"
+            " | outage ... fixed | outage ... is over | resolved ... outage"
+            " | restored ... outage | outage ... back up | back ... after ... outage",
+            "es": "",
+            "de": "",
+            "fr": "",
+            "pt": "",
+            "it": "",
+        },
+    ),
+    CategoryLexicon(
+        name="customer_service",
+        label="customer-service failure",
+        weight=0.75,
+        strong={
+            "en": "on hold for | hung up on | hangs up | kept me on hold | charged ... twice"
+            " | charged ... three times | charged ... four times | billed twice"
+            " | billed ... three times | double charged | overcharg* | no refund"
+            " | still no refund | refused ... refund | won t refund | never refunded"
+            " | closing my ticket | closed my ticket | ignored my complaint"
+            " | worst customer service | worst service | terrible customer service"
+            " | horrible customer service | useless support | support is useless"
+            " | nobody helps | no one helps | impossible to cancel | can t cancel"
+            " | won t let me cancel",
+            "es": "me cobr* ... dos veces | cobr* dos veces | cobro doble | cobro indebido"
+            " | sin reembolso | no ... devuelven | nadie ... responde | nadie me ayuda"
+            " | pesimo servicio | pesima atencion | servicio ... pesimo"
+            " | atencion al cliente ... nadie | me colgaron | horas en espera",
+            "de": "doppelt abgebucht | zweimal abgebucht | doppelt berechnet | keine erstattung"
+            " | kein geld zuruck | niemand antwortet | niemand hilft"
+            " | kundenservice ... katastrophe | miserabler service | aufgelegt"
+            " | stunden in der warteschleife",
+            "fr": "facture* deux fois | debite* deux fois | preleve* deux fois"
+            " | pas de remboursement | jamais rembours* | personne ne repond"
+            " | service client ... nul | service client ... catastrophique | m a raccroche"
+            " | raccroche au nez | heures d attente",
+            "pt": "cobrad* duas vezes | cobranc* indevid* | cobraram duas vezes | sem reembolso"
+            " | ninguem responde | ninguem resolve | atendimento pessimo"
+            " | pessimo atendimento | desligaram na minha cara | horas esperando",
+            "it": "addebitat* due volte | doppio addebito | nessun rimborso | nessuno risponde"
+            " | servizio clienti ... pessimo | pessimo servizio | mi hanno attaccato"
+            " | ore di attesa | in attesa da ore",
+        },
+        weak={
+            "en": "support | customer service | customer care | on hold | refund | charged"
+            " | billed | ticket | complaint | agent | chat | waited | waiting | ignored"
+            " | useless | rude",
+            "es": "atencion al cliente | soporte | reembolso | cobro | reclamacion | esperando",
+            "de": "kundenservice | kundendienst | hotline | erstattung | rechnung | beschwerde"
+            " | warteschleife | unverschamt",
+            "fr": "service client | sav | remboursement | facture | reclamation | attente",
+            "pt": "atendimento | suporte | reembolso | cobranca | reclamacao | esperando",
+            "it": "servizio clienti | assistenza | rimborso | addebito | reclamo | attesa",
+        },
+        unless={
+            "en": "support team was great | thanks for the support | support was great"
+            " | support was amazing | support is great | great support | amazing support"
+            " | quick refund | got my refund | refund came through",
+        },
+    ),
+    CategoryLexicon(
+        name="pricing_practices",
+        label="pricing practices",
+        weight=0.75,
+        strong={
+            "en": "hidden fee* | junk fee* | surprise fee* | bait and switch | price gouging"
+            " | gouging | shrinkflation | without notice | without warning | no notice"
+            " | sneaky ... fee* | misleading ... price* | false advertising | ripoff"
+            " | doubl* my bill | bill ... doubl* | tripl* my bill | bill ... tripl*"
+            " | doubl* the price | price ... doubl* | rip off | ripped off",
+            "es": "cargos ocultos | comisiones ocultas | subida ... sin aviso | sin previo aviso"
+            " | publicidad enganosa | nos roban | reduflacion | timo",
+            "de": "versteckte kosten | versteckte gebuhren | ohne vorwarnung | ohne ankundigung"
+            " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation",
+            "fr": "frais caches | sans prevenir | sans preavis | hausse ... sans"
+            " | publicite mensongere | arnaque | reduflation",
+            "pt": "taxas escondidas | taxas ocultas | sem aviso | propaganda enganosa"
+            " | reduflacao | cobranca abusiva",
+            "it": "costi nascosti | commissioni nascoste | senza preavviso"
+            " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza",
+        },
+        weak={
+            "en": "price | prices | bill | fee | fees | rate hike | price hike | went up | shrank"
+            " | smaller | same price",
+            "es": "precio | factura | tarifa | subida | un robo",
+            "de": "preis | rechnung | gebuhr* | erhohung",
+            "fr": "prix | facture | frais | hausse",
+            "pt": "preco | conta | tarifa | aumento | roubo",
+            "it": "prezzo | bolletta | tariffa | aumento | rincaro",
+        },
+    ),
+    CategoryLexicon(
+        name="environment",
+        label="environmental harm",
+        weight=0.8,
+        strong={
+            "en": "pollut* | dumping | dumped ... river | toxic waste | chemical spill"
+            " | oil spill | spill* ... river | wastewater | sewage | contaminat* ... water"
+            " | dead fish | emissions scandal | greenwash* | deforestation"
+            " | illegal logging | toxic fumes | toxic smoke | e waste ... dump*",
+            "es": "contaminacion | contamina* ... rio | vertido* | residuos toxicos | derrame"
+            " | emisiones toxicas | deforestacion | lavado verde | peces muertos",
+            "de": "umweltverschmutzung | verschmutz* | umweltverstoss* | giftmull | abwasser"
+            " | giftige abgase | greenwashing | abholzung | tote fische | olpest"
+            " | ausgelaufen",
+            "fr": "pollution | pollue* | deversement | dechets toxiques | eaux usees"
+            " | fumees toxiques | greenwashing | deforestation | poissons morts"
+            " | maree noire",
+            "pt": "poluic* | polui* | despejo | residuos toxicos | esgoto | vazamento de oleo"
+            " | greenwashing | desmatamento | peixes mortos",
+            "it": "inquinament* | inquina* | scarich* | rifiuti tossici | sversamento"
+            " | fumi tossici | greenwashing | deforestazione | pesci morti",
+        },
+        weak={
+            "en": "river | environment | climate | plastic waste | emissions",
+            "es": "medio ambiente | emisiones",
+            "de": "umwelt | emissionen",
+            "fr": "environnement | emissions",
+            "pt": "meio ambiente | emissoes",
+            "it": "ambiente | emissioni",
+        },
+    ),
+    CategoryLexicon(
+        name="misinformation",
+        label="misinformation or rumour",
+        weight=0.75,
+        strong={
+            "en": "cover* up | covering it up | share before ... delet* | before they delete"
+            " | they don t want you to know | wake up people | sheeple | mainstream media"
+            " | causes cancer | cause cancer | giving people cancer | microchip*"
+            " | mind control | tracking you | selling your data to | secretly ... selling"
+            " | heard that ... going bankrupt | insider says | leaked memo | 5g ... cancer"
+            " | 5g ... covid | radiation ... kill* | radiation ... cancer"
+            " | tower* ... cancer | anti 5g | hoax | not what they tell you | baseless"
+            " | debunk* | false claim* | viral claim* | unfounded",
+            "es": "encubr* | comparte antes ... borren | no quieren que sepas | despierten"
+            " | causa cancer | bulo | 5g ... cancer | 5g ... covid",
+            "de": "vertusch* | teilen bevor ... loschen | das wollen sie nicht | wacht auf"
+            " | verursacht krebs | 5g ... krebs",
+            "fr": "dissimul* | camoufl* | partagez avant ... supprim* | ils ne veulent pas"
+            " | reveillez vous | cause le cancer | 5g ... cancer",
+            "pt": "encobr* | compartilhe antes ... apag* | nao querem que voce saiba | acordem"
+            " | causa cancer | 5g ... cancer",
+            "it": "insabbia* | copr* tutto | condividete prima ... cancell* | non vogliono che"
+            " | svegliatevi | causa il cancro | bufala | 5g ... cancro",
+        },
+        weak={
+            "en": "apparently | allegedly | supposedly | they say | rumor | rumour | rumors"
+            " | rumours | is it true | conspiracy",
+            "es": "dicen que | supuestamente | rumor* | conspiracion",
+            "de": "angeblich | geruchte | verschworung",
+            "fr": "apparemment | soi disant | rumeur* | complot",
+            "pt": "dizem que | supostamente | boato* | conspiracao",
+            "it": "pare che | presumibilmente | girano voci | complotto",
+        },
+    ),
+    CategoryLexicon(
+        name="boycott",
+        label="boycott",
+        weight=0.8,
+        strong={
+            "en": "boycott | boycotting | boycotted | dont buy | don t buy | stop buying"
+            " | stop using | never buying ... again | never using ... again | never again"
+            " | take our money elsewhere | taking my business elsewhere",
+            "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas",
+            "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder",
+            "fr": "boycott* | n achetez plus | arretez d acheter | plus jamais",
+            "pt": "boicot* | nao comprem | parem de comprar | nunca mais",
+            "it": "boicott* | non comprate | smettete di comprare | mai piu",
+        },
+        weak={
+            "en": "cancel your | cancelling my | canceling my | cancelled my | canceled my"
+            " | switching to | switched ... because | done with | delete ... app"
+            " | uninstall*",
+            "es": "cancelar ... contrato | me cambio a | me doy de baja | dar de baja",
+            "de": "kundige* | gekundigt | wechsle zu | wechseln zu",
+            "fr": "resilie* | je resilie | je change pour",
+            "pt": "cancelei | vou cancelar | vou trocar",
+            "it": "disdett* | disdire | passo a",
+        },
+        unless={
+            "en": "done with work | done with my | switching to dark mode | never again ... lol",
+        },
+    ),
+    CategoryLexicon(
+        name="abuse",
+        label="abuse aimed at the brand or its staff",
+        weight=0.8,
+        strong={
+            "en": "idiot* | moron* | imbecil* | cretin* | retard* | clowns | run by clowns | scum"
+            " | scumbag* | garbage company | trash company | shit company | shitty company"
+            " | worthless | fuck them | fuck you | fuck off | fuck this | fuck lumen"
+            " | go to hell | burn in hell | rot in hell | burn ... down | should be shot"
+            " | kill yourself | kys | die in a fire | bastards | assholes | arseholes"
+            " | dickheads | jerks | losers | braindead | brain dead | thieves | crooks"
+            " | liars | disgusting company | wankers | twats | cunts",
+            "es": "idiotas | idiota | imbeciles | imbecil | estupidos | subnormales | gilipollas"
+            " | cabrones | hijos de puta | hdp | ladrones | mierda | payasos | malditos"
+            " | que se vayan a la | vete a la | sinverguenzas | mentirosos | putos",
+            "de": "idioten | idiot | vollidioten | arschlocher | arschloch | wichser"
+            " | drecksladen | drecksfirma | scheissladen | scheissfirma | scheiss"
+            " | verbrecher | betruger | versager | penner | spasten | lugner | mistladen",
+            "fr": "connards | connard | encules | abrutis | imbeciles | cons | merde | voleurs"
+            " | escrocs | pourris | menteurs | salauds | ordures | allez vous faire",
+            "pt": "idiotas | imbecis | babacas | otarios | merda | ladroes | vagabundos"
+            " | canalhas | filhos da puta | fdp | porcaria | mentirosos | vao se foder"
+            " | cambada",
+            "it": "idioti | imbecilli | cretini | coglioni | stronzi | merda | ladri | buffoni"
+            " | bastardi | vaffanculo | fanculo | truffatori | bugiardi | pezzi di",
+        },
+        weak={
+            "en": "fuck* | shit* | crap* | damn | trash | garbage | sucks | stupid | dumb | clown"
+            " | incompetent | pathetic | worthless",
+            "es": "puta | joder | porqueria | basura | inutiles",
+            "de": "mist | kacke | unfahig | inkompetent",
+            "fr": "chier | naze | putain | nuls | incompetents",
+            "pt": "droga | lixo | incompetentes",
+            "it": "cazzo | fa schifo | schifo | incompetenti",
+        },
+        unless={
+            "en": "killer battery | killer deal | killer price | killer app | sick deal"
+            " | the bomb | da bomb | bomb deal | shit ton | holy shit ... love | no shit"
+            " | fucking love | fucking great | fucking amazing | damn good | hate to love"
+            " | i hate that i love",
+            "es": "de puta madre | que bomba",
+            "de": "scheissegal",
+            "fr": "putain ... genial | putain ... trop bien",
+            "pt": "",
+            "it": "una bomba | da paura",
+        },
+    ),
+)
