@@ -131,16 +131,21 @@ class _Index:
                 "exact": self.by_exact,
             }
             table[first.kind].setdefault(first.value, []).append(cue)
+        # Only affixes of the lengths the cues have are looked up.
+        self.prefix_lengths = sorted({len(p) for p in self.by_prefix})
+        self.suffix_lengths = sorted({len(p) for p in self.by_suffix})
 
     def starting_at(self, word: str, stem: str) -> list[_Cue]:
         found = list(self.by_stem.get(stem, ()))
         found.extend(self.by_exact.get(word, ()))
-        if self.by_prefix:
-            for end in range(1, len(word) + 1):
-                found.extend(self.by_prefix.get(word[:end], ()))
-        if self.by_suffix:
-            for start in range(len(word)):
-                found.extend(self.by_suffix.get(word[start:], ()))
+        for length in self.prefix_lengths:
+            if length > len(word):
+                break
+            found.extend(self.by_prefix.get(word[:length], ()))
+        for length in self.suffix_lengths:
+            if length > len(word):
+                break
+            found.extend(self.by_suffix.get(word[-length:], ()))
         return found
 
 

@@ -113,16 +113,27 @@ class KeywordMatcher:
             if current is None or keyword.weight > current.keyword.weight:
                 kept[words] = _Term(keyword, words, unspaced)
         self._terms = list(kept.values())
-        self._stems: dict[str, list[tuple[str, ...]]] = {}
+        self._stems: dict[str, dict[str, list[int]]] = {}
+        self._term_stems: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._by_first_word: dict[str, list[int]] = {}
+        self._unspaced = [i for i, t in enumerate(self._terms) if t.unspaced is not None]
+        for index, term in enumerate(self._terms):
+            if term.unspaced is None:
+                self._by_first_word.setdefault(term.words[0], []).append(index)
         self.vocabulary = textnorm.Vocabulary.of(
             _base_vocabulary().words
             | {w for t in self._terms for w in t.words if len(w) >= risk.MIN_KNOWN_WORD}
         )
 
-    def _term_stems(self, language: str) -> list[tuple[str, ...]]:
+    def _by_first_stem(self, language: str) -> dict[str, list[int]]:
+        """Index of the spaced terms by the stem of their first word, per language."""
         cached = self._stems.get(language)
         if cached is None:
-            cached = [textnorm.stem_phrase(t.words, language) for t in self._terms]
+            cached = {}
+            for index, term in enumerate(self._terms):
+                if term.unspaced is None:
+                    first = textnorm.stems([term.words[0]], language)[0]
+                    cached.setdefault(first, []).append(index)
             self._stems[language] = cached
         return cached
 
@@ -139,27 +150,48 @@ class KeywordMatcher:
         languages = [reading.language] if reading.language in textnorm.STEMMER_OF else []
         if "en" not in languages:
             languages.append("en")
-        text_stems = [textnorm.stems(words, language) for language in languages]
-        term_stems = [self._term_stems(language) for language in languages]
-        compact = "".join(reading.folded.split()) if any(t.unspaced for t in self._terms) else ""
-        result = []
-        for index, term in enumerate(self._terms):
-            if term.unspaced is not None:
-                count = compact.count(term.unspaced)
-            else:
-                count = 0
-                n = len(term.words)
-                for i in range(len(words) - n + 1):
-                    if tuple(words[i : i + n]) == term.words or any(
-                        tuple(stems[i : i + n]) == term_stems[k][index]
-                        for k, stems in enumerate(text_stems)
-                    ):
-                        count += 1
-            if count:
-                result.append(
-                    KeywordHit(term=term.keyword.term, weight=term.keyword.weight, count=count)
-                )
-        return result
+        counts = [0] * len(self._terms)
+        matched = self._spaced_matches(words, languages)
+        for index, _ in matched:
+            counts[index] += 1
+        if self._unspaced:
+            compact = "".join(reading.folded.split())
+            for index in self._unspaced:
+                counts[index] = compact.count(self._terms[index].unspaced or "")
+        return [
+            KeywordHit(term=term.keyword.term, weight=term.keyword.weight, count=counts[index])
+            for index, term in enumerate(self._terms)
+            if counts[index]
+        ]
+
+    def _spaced_matches(self, words: list[str], languages: list[str]) -> set[tuple[int, int]]:
+        """Return (term index, position) of every spaced term found, by word or by stem.
+
+        Candidates come from the first word (or its stem), then the whole term is
+        compared: a caption is scanned once per language, whatever the number of keywords.
+        """
+        matched: set[tuple[int, int]] = set()
+        for i, word in enumerate(words):
+            for index in self._by_first_word.get(word, ()):
+                if tuple(words[i : i + len(self._terms[index].words)]) == self._terms[index].words:
+                    matched.add((index, i))
+        for language in languages:
+            stems = textnorm.stems(words, language)
+            by_stem = self._by_first_stem(language)
+            for i, stem in enumerate(stems):
+                for index in by_stem.get(stem, ()):
+                    term_stems = self._term_stem_tuple(index, language)
+                    if tuple(stems[i : i + len(term_stems)]) == term_stems:
+                        matched.add((index, i))
+        return matched
+
+    def _term_stem_tuple(self, index: int, language: str) -> tuple[str, ...]:
+        key = (index, language)
+        cached = self._term_stems.get(key)
+        if cached is None:
+            cached = textnorm.stem_phrase(self._terms[index].words, language)
+            self._term_stems[key] = cached
+        return cached
 
 
 def keyword_hits(text: str, keywords: Sequence[Keyword]) -> list[KeywordHit]:

@@ -202,10 +202,10 @@ def detect_language(folded: str) -> tuple[str, float]:
     return str(language), float(probability)
 
 
-def rank_languages(folded: str) -> list[tuple[str, float]]:
-    """Return every language the identifier knows, most likely first, with probabilities."""
+def rank_languages(folded: str, top: int = 12) -> list[tuple[str, float]]:
+    """Return the `top` most likely languages, most likely first, with probabilities."""
     ranked = _identifier().rank(folded)  # type: ignore[attr-defined]
-    return [(str(lang), float(p)) for lang, p in ranked]
+    return [(str(lang), float(p)) for lang, p in ranked[:top]]
 
 
 @dataclass(frozen=True, slots=True)
