@@ -192,7 +192,8 @@ def test_weak_cues_count_as_much_as_the_post_is_negative_or_offensive() -> None:
     assert matcher.scores(matches, negativity=0.0, toxicity=0.0) == []
     (angry,) = matcher.scores(matches, negativity=0.9, toxicity=0.2)
     assert angry.category == "customer_service"
-    assert angry.score == pytest.approx(risk.weak_strength(0.9) * angry_weight("customer_service"))
+    expected = risk.WEAK_SHARE * risk.weak_strength(0.9) * angry_weight("customer_service")
+    assert angry.score == pytest.approx(expected)
     assert risk.weak_strength(0.5) == 0.0
     assert risk.weak_strength(1.0) == 1.0
 

@@ -287,3 +287,29 @@ def test_scores_stay_in_range_on_extreme_weights() -> None:
     for score in text.TextScorer(spec).score_batch([post(c) for c in captions], NOW):
         assert 0.0 <= score.score <= 1.0
         assert not math.isnan(score.score)
+
+
+@pytest.mark.parametrize(
+    ("caption", "expected"),
+    [
+        ("I can't recall a better deal", 0),  # the taxonomy's harmless senses hold for keywords
+        ("Acme recall: kettles overheating", 1),
+    ],
+)
+def test_harmless_senses_do_not_count_as_keywords(caption: str, expected: int) -> None:
+    assert counts(caption, kw("recall")).get("recall", 0) == expected
+
+
+def test_a_weak_cue_that_is_a_keyword_counts_once() -> None:
+    spec = AnalysisSpec(keywords=[kw("refund", 0.4)])
+    (score,) = text.TextScorer(spec).score_batch([post("Still no word on my refund. Awful.")], NOW)
+    assert score.keywords == ["refund"]
+    assert "customer_service" not in {c.category for c in score.risk_categories if not c.strong}
+
+
+def test_default_monitor_alerts_on_a_category_alone() -> None:
+    (score,) = text.TextScorer(AnalysisSpec()).score_batch(
+        [post("Acme confirms hackers accessed customer passwords")], NOW
+    )
+    assert score.risk_score >= 0.7  # the default alert threshold, without any keyword
+    assert [c.category for c in score.risk_categories] == ["data_security"]

@@ -15,11 +15,13 @@ restricted to en/es/de/fr/pt/it) and English, which brand posts mix into every l
 A cue is cancelled when an `unless` phrase of the same language covers one of its words
 ("can't recall", "killer battery"). Each category reports its strong and weak cues found;
 `category_scores` turns them into a score: the category's weight when a strong cue was
-found, else, when only weak cues were, the weight times how far past neutral the post's
-negativity or toxicity is (0 up to 0.5, 1 at 1: a topic word alone is not damage, a
-topic word in an angry post is), else nothing. `A & B` in a cue means both phrases,
-anywhere in the post ("layoffs & bonus*"); `=word` matches that exact word only, for
-words whose stem is a common word ("=fined": the stem of "fined" is "fine").
+found, else, when only weak cues were, a quarter of the weight times how far past
+neutral the post's negativity or toxicity is (0 up to 0.5, 1 at 1: a topic word alone is
+not damage, a topic word in an angry post is some evidence), else nothing.
+
+`A & B` in a cue means both phrases, anywhere in the post ("layoffs & bonus*");
+`=word` matches that exact word only, for words whose stem is a common word ("=fined":
+the stem of "fined" is "fine"; "=accessibility": its stem is that of "accessed").
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ _GAP = 3  # words a '...' may skip in a cue
 _UNLESS_GAP = 6
 # Shorter words are too ambiguous to fill a mask or split a hashtag after ("#thebomb").
 MIN_KNOWN_WORD = 4
+# Weak cues are topic words, not damage: at most a quarter of the category's weight, so a
+# very negative post with a weak cue alerts only with other evidence. The trained
+# sentiment head is confident on ordinary complaints ("I want a refund": P(negative)
+# 0.94), which are not damage on their own.
+WEAK_SHARE = 0.25
 
 # Words people mask with '*' or '#' ("f***ing", "sh#t"), beside every word of the
 # taxonomy: de-obfuscation fills a mask only with a word it knows.
@@ -76,6 +83,8 @@ class CueMatch:
     strong: bool
     evidence: str
     language: str
+    span: tuple[int, int] = (0, 0)
+    """Positions of the (first part of the) match in the words: [start, end)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +234,16 @@ class CategoryMatcher:
         self._unless = {lang: _Index(c) for lang, c in unless.items()}
         self.words = frozenset(vocabulary)
 
+    def harmless(self, words: Sequence[str], languages: Sequence[str]) -> set[int]:
+        """Return the positions of words read in a harmless sense ("can't recall")."""
+        positions: set[int] = set()
+        for language in languages:
+            if language in self._unless:
+                stems = textnorm.stems(words, language)
+                for start, end, _ in self._spans(self._unless[language], words, stems):
+                    positions.update(range(start, end))
+        return positions
+
     def matches(self, words: Sequence[str], languages: Sequence[str]) -> list[CueMatch]:
         """Return the cues found in already normalised words, for the given languages."""
         found: list[CueMatch] = []
@@ -260,7 +279,7 @@ class CategoryMatcher:
                 if (cue.category, evidence) in seen:
                     continue
                 seen.add((cue.category, evidence))
-                found.append(CueMatch(cue.category, cue.strong, evidence, language))
+                found.append(CueMatch(cue.category, cue.strong, evidence, language, (start, end)))
         return found
 
     @staticmethod
@@ -301,8 +320,8 @@ def category_scores(
     """Score the categories found (weight, or weight x weak strength without strong cues).
 
     A category with a strong cue scores its weight; one with weak cues only, its weight
-    times `weak_strength(max(negativity, toxicity))`. `weights` overrides a category's
-    default weight (0 disables it).
+    times WEAK_SHARE times `weak_strength(max(negativity, toxicity))`. `weights`
+    overrides a category's default weight (0 disables it).
     """
     anger = weak_strength(max(negativity, toxicity))
     result = []
@@ -312,7 +331,7 @@ def category_scores(
             continue
         weight = category.weight if weights is None else weights.get(category.name, category.weight)
         strong = any(m.strong for m in mine)
-        score = weight if strong else weight * anger
+        score = weight if strong else weight * WEAK_SHARE * anger
         if score <= 0.0:
             continue
         evidence = tuple(m.evidence for m in mine if m.strong or not strong)

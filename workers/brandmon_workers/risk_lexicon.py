@@ -94,7 +94,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | muffa | frammenti di vetro | folgorat* | tossic*",
         },
         weak={
-            "en": "battery | burn | burning | smoke | sickness | vomiting | rash | fire | died"
+            "en": "battery | burn | burning | smoke | =sickness | vomiting | rash | fire | died"
             " | killed | death | melted | overheat* | defect* | faulty | dangerous",
             "es": "bateria | humo | enferm* | vomit* | defectuos* | peligr* | muert*",
             "de": "akku | rauch | krank | ubel | defekt* | gefahr* | feuer | tot",
@@ -290,24 +290,42 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | refused ... because ... black | refused ... because ... wheelchair"
             " | refused to serve | refused service | not wheelchair accessible"
             " | wheelchair users can t | wheelchair ... couldn t | wheelchair ... can t"
-            " | inaccessible | no ramp | not accessible | screen reader ... doesn t"
-            " | deaf ... refused | blind ... refused | guide dog ... refused"
-            " | service dog ... refused | kicked out ... because",
+            " | =inaccessible | no ramp | not =accessible | screen reader ... doesn t"
+            " | screen reader & impossible | screen reader & can t | screen reader & doesn t"
+            " | screen reader & not work* | deaf ... refused | blind ... refused"
+            " | guide dog ... refused | service dog ... refused | kicked out ... because"
+            " | stupid immigrant* | dirty immigrant* | illegal alien* | dirty foreigner*"
+            " | go back to your country | go back where you came from | speak english"
+            " | because of her accent | because of his accent | because of my accent"
+            " | because of my skin | because of her hijab | because of his turban"
+            " | because i m black | because she s black | because he s black"
+            " | because i m gay | because they re gay",
             "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
-            " | se negaron a atender | no ... accesible | silla de ruedas ... no",
+            " | se negaron a atender | no ... accesible | silla de ruedas ... no"
+            " | inmigrante de mierda | sudaca* | vete a tu pais | por ser negr*"
+            " | por mi acento | por su acento | por llevar velo | lector de pantalla ... no",
             "de": "rassist* | diskriminier* | sexistisch | homophob* | transphob*"
             " | frauenfeindlich | nicht barrierefrei | rollstuhl ... nicht"
-            " | bedienung verweigert",
+            " | bedienung verweigert | scheiss auslander | geh zuruck in dein land"
+            " | wegen meiner hautfarbe | wegen seiner hautfarbe | wegen ihrer hautfarbe"
+            " | wegen ihres kopftuchs | wegen meines akzents | screenreader ... nicht",
             "fr": "racis* | discrimin* | sexiste | homophob* | transphob* | refuse* de servir"
             " | pas accessible | inaccessible | fauteuil roulant ... pas"
-            " | voile ... refuse* | refuse* ... voile",
+            " | voile ... refuse* | refuse* ... voile | sale arabe | sale noir"
+            " | retourne dans ton pays | a cause de mon accent | a cause de son accent"
+            " | a cause de sa couleur | a cause de ma couleur | lecteur d ecran ... pas",
             "pt": "racis* | discrimina* | machista | sexista | homofob* | transfob*"
-            " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao",
+            " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao"
+            " | volta pro seu pais | volta para o seu pais | por causa da minha cor"
+            " | por ser negr* | por causa do meu sotaque | leitor de tela ... nao",
             "it": "razzis* | discrimina* | sessista | omofob* | transfob* | rifiutat* di servire"
-            " | non ... accessibile | sedia a rotelle ... non",
+            " | non ... accessibile | sedia a rotelle ... non | torna al tuo paese"
+            " | per il colore della pelle | per il mio accento | per il suo accento"
+            " | sporco negro | sporchi negri | screen reader ... non",
         },
         weak={
-            "en": "wheelchair | disabled | disability | accessibility | blind | deaf",
+            "en": "wheelchair | disabled people | disabled customer* | disabled user*"
+            " | =disability | =accessibility | blind | deaf",
             "es": "silla de ruedas | discapacidad | discapacitad*",
             "de": "rollstuhl | behinderung | behindert*",
             "fr": "fauteuil roulant | handicap*",

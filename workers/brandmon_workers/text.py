@@ -143,26 +143,35 @@ class KeywordMatcher:
 
     def hits(self, text: str, reading: textnorm.Reading | None = None) -> list[KeywordHit]:
         """Return the keywords found in the text, in configuration order, with counts."""
+        return self.hits_and_positions(reading or self.read(text))[0]
+
+    def hits_and_positions(self, reading: textnorm.Reading) -> tuple[list[KeywordHit], set[int]]:
+        """Return the keywords found in a read caption and the word positions they cover."""
         if not self._terms:
-            return []
-        reading = reading or self.read(text)
+            return [], set()
         words = reading.words
         languages = [reading.language] if reading.language in textnorm.STEMMER_OF else []
         if "en" not in languages:
             languages.append("en")
         counts = [0] * len(self._terms)
         matched = self._spaced_matches(words, languages)
-        for index, _ in matched:
-            counts[index] += 1
+        # The taxonomy's harmless senses hold for keywords too: "can't recall" is no recall.
+        harmless = risk.default_matcher().harmless(words, reading.likely_of(LANGUAGES))
+        covered: set[int] = set()
+        for index, position in matched:
+            if position not in harmless:
+                counts[index] += 1
+                covered.update(range(position, position + len(self._terms[index].words)))
         if self._unspaced:
             compact = "".join(reading.folded.split())
             for index in self._unspaced:
                 counts[index] = compact.count(self._terms[index].unspaced or "")
-        return [
+        hits = [
             KeywordHit(term=term.keyword.term, weight=term.keyword.weight, count=counts[index])
             for index, term in enumerate(self._terms)
             if counts[index]
         ]
+        return hits, covered
 
     def _spaced_matches(self, words: list[str], languages: list[str]) -> set[tuple[int, int]]:
         """Return (term index, position) of every spaced term found, by word or by stem.
@@ -338,11 +347,16 @@ class TextScorer:
         model_signals = signals_batch(captions, readings) if needed else [_SILENT] * len(posts)
         scores = []
         for post, reading, sig in zip(posts, readings, model_signals, strict=True):
-            hits = self._matcher.hits(post.caption, reading)
+            hits, keyword_positions = self._matcher.hits_and_positions(reading)
             neg = _clip(sig.negative) if sentiment_spec.enabled else 0.0
             tox = sig.offensive if toxicity_spec.enabled else 0.0
             compound = sig.compound if sentiment_spec.enabled else 0.0
-            matches = self._categories.matches(reading.words, reading.likely_of(LANGUAGES))
+            matches = [
+                m
+                for m in self._categories.matches(reading.words, reading.likely_of(LANGUAGES))
+                # A weak cue that is a configured keyword counts once, as the keyword.
+                if m.strong or not keyword_positions.issuperset(range(*m.span))
+            ]
             found = self._categories.scores(matches, neg, tox)
             kw = keyword_score(hits)
             category_risk = risk_score(found)
