@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.metrics import f1_score, recall_score  # type: ignore[import-untyped]
 
-from brandmon_workers import risk, signals, text, textnorm
+from brandmon_workers import risk, signals, text
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -85,7 +85,7 @@ class Featurizer:
     """The analyzer's own feature pipeline (signals.features over textnorm's reading)."""
 
     def __init__(self) -> None:
-        self.vocabulary = textnorm.Vocabulary.of(risk.default_matcher().words)
+        self.vocabulary = risk.vocabulary()
 
     def __call__(self, texts: Sequence[str]) -> Any:
         """Return the feature matrix of raw texts."""

@@ -11,7 +11,7 @@ from brandmon_workers.risk_lexicon import LANGUAGES, TAXONOMY, CategoryLexicon
 def found(caption: str) -> dict[str, bool]:
     """Return category -> whether a strong cue was found, as the analyzer reads the caption."""
     matcher = risk.default_matcher()
-    reading = textnorm.read(caption, textnorm.Vocabulary.of(matcher.words))
+    reading = textnorm.read(caption, risk.vocabulary())
     result: dict[str, bool] = {}
     for match in matcher.matches(reading.words, reading.likely_of(LANGUAGES)):
         result[match.category] = result.get(match.category, False) or match.strong
@@ -157,7 +157,7 @@ def test_harmless_senses_and_praise_find_no_strong_cue(caption: str) -> None:
     ],
 )
 def test_reading_undoes_obfuscation(raw: str, read_as: str) -> None:
-    vocabulary = textnorm.Vocabulary.of(risk.default_matcher().words)
+    vocabulary = risk.vocabulary()
     assert " ".join(textnorm.read(raw, vocabulary).words) == read_as
 
 

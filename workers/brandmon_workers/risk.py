@@ -339,6 +339,11 @@ def category_scores(
     return result
 
 
+def vocabulary(extra: Iterable[str] = ()) -> textnorm.Vocabulary:
+    """Return the words the analyzer knows: the taxonomy's, the maskable ones, and `extra`."""
+    return textnorm.Vocabulary.of(default_matcher().words | frozenset(extra), MASKABLE)
+
+
 @functools.cache
 def default_matcher() -> CategoryMatcher:
     """Return the built-in taxonomy, compiled once per process."""

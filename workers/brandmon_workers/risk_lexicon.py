@@ -66,32 +66,42 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | strangers ... contact* | child safety | fail* to call ... help"
             " | fail* to call 911 | fail* to alert | fail* to detect"
             " | couldn t call ... help | could not call ... help"
-            " | emergency call* ... fail*",
+            " | emergency call* ... fail* | smoke fill* | filled with smoke"
+            " | smoke in the cabin | paramedics | treated by paramedics | taken to hospital"
+            " | rushed to hospital | emergency landing | emergency evacuation | evacuated"
+            " | skipped inspection* | skip* ... safety check* | cracked engine*"
+            " | brake* fail* | airbag* | carbon monoxide | faulty wiring | lead paint"
+            " | near miss",
             "es": "retira* del mercado | retirada del mercado | retira* ... lotes | explot*"
             " | incendi* | se incendio | quemadura* | herid* | hospitaliz* | intoxica*"
             " | contamina* | salmonela | listeria | reaccion alergica | alergen*"
             " | sobrecalent* | fallec* | asfixia | descarga electrica | urgencias | toxico"
-            " | moho",
+            " | moho | aterrizaje de emergencia | evacuad* | paramedicos | humo en"
+            " | heridos | intoxicados",
             "de": "ruckruf* | *ruckruf | zuruckgerufen | explodiert | explosion | in brand"
             " | brand ausgebrochen | feuerwehr | brannte | abgebrannt | in flammen"
             " | verbrennung* | verletzt* | verletzung* | krankenhaus | klinik | vergiftung"
             " | *vergiftung | verunreinig* | kontaminiert | salmonellen | listerien"
             " | allergische reaktion | allergen* | uberhitz* | todlich | schimmel"
-            " | glassplitter | stromschlag | giftig*",
+            " | glassplitter | stromschlag | giftig* | notlandung | evakuiert | sanitater"
+            " | rauch in der kabine | verletzte | triebwerksbrand | *brand ... verletzt*",
             "fr": "rappel ... produit* | rappel conso | rappel ... lots | rappelle ... lots"
             " | rappelle ... produits | explos* | prend feu | pris feu | incendie | brule*"
             " | brulure* | bless* | hospitalis* | urgences | intoxication* | contamin*"
             " | salmonelle | listeria | reaction allergique | allergene* | surchauffe"
-            " | deces | decede | moisissure | eclats de verre | electrocut* | toxique",
+            " | deces | decede | moisissure | eclats de verre | electrocut* | toxique"
+            " | atterrissage d urgence | evacue* | pompiers | fumee dans | blesses",
             "pt": "recall | recolh* | retira* do mercado | explod* | explosao | pegou fogo"
             " | incendio | queimadura* | ferid* | hospitaliz* | intoxica* | contamina*"
             " | salmonela | listeria | reacao alergica | alergen* | superaquec* | mofo"
-            " | bolor | choque eletrico | toxico",
+            " | bolor | choque eletrico | toxico | pouso de emergencia | evacuad*"
+            " | paramedicos | fumaca na | feridos",
             "it": "richiamo di | richiama ... lotti | ritira* dal mercato | ritira* ... lott*"
             " | esplos* | esplod* | prende fuoco | preso fuoco | incendio | ustion*"
             " | ferit* | ricoverat* | pronto soccorso | intossica* | contamina*"
             " | salmonella | listeria | reazione allergica | allergen* | surriscald*"
-            " | muffa | frammenti di vetro | folgorat* | tossic*",
+            " | muffa | frammenti di vetro | folgorat* | tossic* | atterraggio di emergenza"
+            " | evacuat* | soccorritori | fumo in cabina | feriti",
         },
         weak={
             "en": "battery | burn | burning | smoke | =sickness | vomiting | rash | fire | died"
@@ -111,12 +121,20 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | i m dead | im dead | i died | dead ass | to death | death metal"
             " | on fire deal | hospital bill | injury time | explod* ... popularity"
             " | explod* ... sales | sales ... explod* | notifications ... explod*"
-            " | fire deal | sick deal | sick of | unsafe at any speed",
-            "es": "me muero de ganas | muerto de risa | muerta de risa | de muerte",
-            "de": "totlach* | zum totlachen | brandneu* | brandaktuell",
-            "fr": "mort de rire | morte de rire | mdr",
-            "pt": "morrendo de rir | morri de rir | morte de rir",
-            "it": "morto dal ridere | morta dal ridere | da morire",
+            " | fire deal | sick deal | sick of | unsafe at any speed | no injuries"
+            " | no one was hurt | nobody was hurt | no one injured | nobody injured"
+            " | no one hurt | landed safely | lands safely | no one was injured"
+            " | nobody was injured",
+            "es": "me muero de ganas | muerto de risa | muerta de risa | de muerte | sin heridos"
+            " | ningun herido | nadie resulto herido | aterrizo sin problemas",
+            "de": "totlach* | zum totlachen | brandneu* | brandaktuell | keine verletzten"
+            " | niemand wurde verletzt | niemand verletzt | sicher gelandet",
+            "fr": "mort de rire | morte de rire | mdr | aucun blesse | pas de blesses"
+            " | sans faire de blesses | sans blesses",
+            "pt": "morrendo de rir | morri de rir | morte de rir | sem feridos | nenhum ferido"
+            " | ninguem ficou ferido | pousou em seguranca",
+            "it": "morto dal ridere | morta dal ridere | da morire | nessun ferito"
+            " | nessun ferit* | senza feriti | in sicurezza",
         },
     ),
     CategoryLexicon(
@@ -130,25 +148,30 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | charged with | criminal charges | subpoena* | court ruling | court orders"
             " | judge rules | violat* | illegal* | unlawful | fcc | ftc | sec charges | doj"
             " | department of justice | ofcom | cnil | consumer protection"
-            " | complaint filed | filed a complaint | antitrust | sanction*",
+            " | complaint filed | filed a complaint | antitrust | sanction*"
+            " | ordered to pay | orders ... to pay | department of transportation"
+            " | must pay ... fine | to pay ... penalty",
             "es": "demanda* | denuncia* | querella | accion colectiva | multa* | sancion*"
             " | investigacion | investiga | tribunal | juez | fiscalia | imputad* | ilegal*"
-            " | regulador | profeco | consumo abre | expediente",
+            " | regulador | profeco | consumo abre | expediente | condenad* a pagar"
+            " | obligad* a pagar",
             "de": "klage | klagt | verklagt | sammelklage | anzeige | strafanzeige | bussgeld*"
             " | *strafe | ermittlung* | ermittelt | untersuchung* | gericht* | verurteilt"
             " | staatsanwalt* | rechtswidrig | illegal* | verbraucherzentrale | abmahnung"
-            " | bundesnetzagentur | kartellamt",
+            " | bundesnetzagentur | kartellamt | zur zahlung verurteilt"
+            " | muss ... strafe zahlen",
             "fr": "plainte | poursuit* | poursuivi* | action collective | action de groupe"
             " | amende* | sanction* | enquete | tribunal | condamne* | juge | parquet"
             " | illegal* | illicite | mis en examen | dgccrf | cnil | arcep"
-            " | autorite de la concurrence",
+            " | autorite de la concurrence | condamne* a payer | contraint* de payer",
             "pt": "processo contra | processo judicial | abriu processo | processad* | processou"
             " | acao coletiva | multa* | multad* | sanc* | investiga* | tribunal | justica"
-            " | condenad* | ilegal* | procon | anatel | ministerio publico | denuncia*",
+            " | condenad* | ilegal* | procon | anatel | ministerio publico | denuncia*"
+            " | condenad* a pagar | obrigad* a pagar",
             "it": "fare causa | fatto causa | causa legale | causa collettiva | denuncia*"
             " | class action | azione collettiva | multa* | multat* | sanzion* | indagine"
             " | inchiesta | indagat* | tribunale | condannat* | illegal* | antitrust"
-            " | agcom | garante | procura",
+            " | agcom | garante | procura | condannat* a pagare | obbligat* a pagare",
         },
         weak={
             "en": "lawyer | court | legal | complaint | banned | penalty | accused of"
@@ -190,23 +213,31 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | other people s ... account* | other customers ... details"
             " | other customers ... data | someone else s ... details"
             " | someone else s ... data | someone else s ... account | spying on"
-            " | tracking ... without",
+            " | tracking ... without | passport number* | social security number*"
+            " | credit card number* | card numbers | anyone s ... number"
+            " | anyone s ... data | anyone s ... account | anyone s ... details"
+            " | brute forc* | unencrypted | plain text password* | plaintext password*"
+            " | scraped ... data",
             "es": "brecha de ... datos | filtracion | filtrad* | hackead* | hackeo | hackers"
             " | ciberataque | datos ... expuestos | datos ... robados | robo de datos"
-            " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad",
+            " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad"
+            " | numero de pasaporte | datos de cualquier | contrasenas en texto plano",
             "de": "datenleck | *datenleck | datenpanne | datenschutzverletzung | gehackt | hacker"
             " | hackerangriff | cyberangriff | *angriff ... daten | daten ... gestohlen"
             " | daten ... offengelegt | phishing | betrug* | sicherheitslucke | abzocke"
-            " | abgezockt",
+            " | abgezockt | passnummer* | daten ... beliebige* | passworter im klartext",
             "fr": "fuite de donnees | fuite | pirat* | hacke* | cyberattaque"
             " | donnees ... exposees | donnees ... volees | vol de donnees | hameconnage"
-            " | phishing | arnaque* | escroquerie | faille de securite | usurpation",
+            " | phishing | arnaque* | escroquerie | faille de securite | usurpation"
+            " | numero de passeport | donnees de n importe qui | mots de passe en clair",
             "pt": "vazamento | vazad* | hackead* | hacker* | ataque hacker | ciberataque"
             " | dados ... expostos | dados ... roubados | golpe* | phishing | fraude"
-            " | falha de seguranca",
+            " | falha de seguranca | numero do passaporte | dados de qualquer"
+            " | senhas em texto",
             "it": "violazione ... dati | fuga di dati | furto di dati | hackerat* | hacker"
             " | attacco informatico | cyberattacco | dati ... esposti | dati ... rubati"
-            " | truffa* | phishing | falla di sicurezza",
+            " | truffa* | phishing | falla di sicurezza | numero di passaporto"
+            " | dati di chiunque | password in chiaro",
         },
         weak={
             "en": "security | privacy | passwords | credentials | account ... taken | suspicious",
@@ -240,27 +271,39 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | laid off & bonus* | lay off & bonus* | layoff* & record profit*"
             " | lay off & record profit* | laid off & record profit* | job cuts & bonus*"
             " | fired & union* | fire* & unioniz* | strike | walkout | on strike | spit* in"
-            " | whistleblower | toxic workplace | mistreat* | underpaid",
+            " | whistleblower | toxic workplace | mistreat* | underpaid"
+            " | pressur* ... pilots | pressur* ... staff | pressur* ... workers"
+            " | pressur* ... employees | pressur* ... drivers | pressur* ... nurses"
+            " | forced to work | made to work ... unpaid | dock* ... pay"
+            " | pay for their own uniforms | no bathroom breaks | no breaks | overwork*"
+            " | duty hour* | exhausted crew* | pay cuts & bonus*",
             "es": "despid* & sindica* | despedir* & sindica* | represalia* | trabajo infantil"
             " | trabajo forzoso | explotacion laboral | explota* ... trabajador* | acoso"
             " | horas extra* ... pag* | salarios impagos | huelga | despidos ... bonos"
-            " | escupi*",
+            " | escupi* | jornadas de ... horas | sin descanso | amenazas de despido"
+            " | obligados a trabajar | descuentan ... sueldo",
             "de": "gekundigt & gewerkschaft* | entlass* & gewerkschaft*"
             " | entlassungen & rekordgewinn* | gewerkschaft* ... gekundigt"
             " | betriebsrat ... drohung* | drohungen ... betriebsrat"
             " | behinderung ... betriebsrat | kinderarbeit | zwangsarbeit | ausbeutung"
             " | ausgebeutet | belastigung | unbezahlte uberstunden | lohnraub | streik*"
-            " | entlassungen ... boni | gespuckt | mobbing",
+            " | entlassungen ... boni | gespuckt | mobbing | ohne pause"
+            " | kundigungsdrohung* | zur arbeit gezwungen | lohnabzug*",
             "fr": "licenci* & syndica* | licenciements & profits records | represailles"
             " | travail des enfants | travail force | exploitation | exploite*"
             " | harcelement | heures sup* ... non payees | salaires impayes | greve"
-            " | licenciements abusifs | licenciements ... primes | crache",
+            " | licenciements abusifs | licenciements ... primes | crache | sans pause"
+            " | menaces de licenciement | forces a travailler | retenues sur salaire",
             "pt": "demit* & sindica* | demissoes & lucro recorde | retaliac* | trabalho infantil"
             " | trabalho escravo | trabalho forcado | explorac* | assedio"
-            " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*",
+            " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*"
+            " | jornadas de ... horas | sem descanso | ameacas de demissao"
+            " | obrigados a trabalhar",
             "it": "licenzia* & sindaca* | licenziamenti & utili record | ritorsion*"
             " | lavoro minorile | lavoro forzato | sfruttament* | sfruttat* | molestie"
-            " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*",
+            " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*"
+            " | turni di ... ore | senza riposo | minacce di licenziamento"
+            " | costretti a lavorare",
         },
         weak={
             "en": "layoffs | laid off | fired | union | workers | staff | employees | wages",
@@ -291,15 +334,19 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | refused to serve | refused service | not wheelchair accessible"
             " | wheelchair users can t | wheelchair ... couldn t | wheelchair ... can t"
             " | =inaccessible | no ramp | not =accessible | screen reader ... doesn t"
-            " | screen reader & impossible | screen reader & can t | screen reader & doesn t"
-            " | screen reader & not work* | deaf ... refused | blind ... refused"
-            " | guide dog ... refused | service dog ... refused | kicked out ... because"
-            " | stupid immigrant* | dirty immigrant* | illegal alien* | dirty foreigner*"
-            " | go back to your country | go back where you came from | speak english"
-            " | because of her accent | because of his accent | because of my accent"
-            " | because of my skin | because of her hijab | because of his turban"
-            " | because i m black | because she s black | because he s black"
-            " | because i m gay | because they re gay",
+            " | screen reader & impossible | screen reader & can t"
+            " | screen reader & doesn t | screen reader & not work* | deaf ... refused"
+            " | blind ... refused | guide dog ... refused | service dog ... refused"
+            " | kicked out ... because | stupid immigrant* | dirty immigrant*"
+            " | illegal alien* | dirty foreigner* | go back to your country"
+            " | go back where you came from | speak english | because of her accent"
+            " | because of his accent | because of my accent | because of my skin"
+            " | because of her hijab | because of his turban | because i m black"
+            " | because she s black | because he s black | because i m gay"
+            " | because they re gay | deaf & refused | blind & refused | no captions"
+            " | without captions | no interpreter | without an interpreter"
+            " | no sign language | elderly ... shov*"
+            " | refused to let ... board ... wheelchair",
             "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
             " | se negaron a atender | no ... accesible | silla de ruedas ... no"
             " | inmigrante de mierda | sudaca* | vete a tu pais | por ser negr*"
@@ -345,22 +392,30 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | insolven* | default* on | auditor* ... examin* | auditor* quit"
             " | shares ... plung* | shares ... tumbl* | stock ... plung* | stock crash*"
             " | ponzi | bribery | bribe* | kickback* | money laundering | sec investigation"
-            " | accounting probe",
+            " | accounting probe | misse* ... payment | missed ... payment | debt payment"
+            " | restructuring | creditors | lenders ... advis* | going under"
+            " | profit warning | bailout | delisted | delisting | credit downgrade"
+            " | downgraded to junk",
             "es": "fraude | malversacion | irregularidades contables | irregularidades | dimite"
             " | dimision | renuncia* ... director | quiebra | insolvencia | soborno*"
-            " | blanqueo | lavado de dinero | acciones se desploman | desplome",
+            " | blanqueo | lavado de dinero | acciones se desploman | desplome | impago"
+            " | reestructuracion de deuda | acreedores | rescate financiero",
             "de": "betrug | bilanzbetrug | bilanzfalschung | unregelmassigkeiten | veruntreuung"
             " | rucktritt | tritt zuruck | insolvenz | pleite | bestechung | geldwasche"
-            " | aktie ... bricht ein | kurssturz | fehlverhalten",
+            " | aktie ... bricht ein | kurssturz | fehlverhalten | zahlungsausfall"
+            " | umschuldung | glaubiger | rettungspaket",
             "fr": "fraude | detournement | irregularites comptables | irregularites | demission"
             " | demissionne | faillite | insolvabilite | corruption | pots de vin"
-            " | blanchiment | action ... chute | effondrement",
+            " | blanchiment | action ... chute | effondrement | defaut de paiement"
+            " | restructuration de la dette | creanciers | plan de sauvetage",
             "pt": "fraude | desvio | irregularidades contabeis | irregularidades | renuncia*"
             " | falencia | recuperacao judicial | propina | corrupcao | lavagem de dinheiro"
-            " | acoes despencam",
+            " | acoes despencam | calote | reestruturacao da divida | credores"
+            " | resgate financeiro",
             "it": "frode | appropriazione indebita | irregolarita contabili | irregolarita"
             " | dimission* | si dimette | bancarotta | fallimento | insolvenza | corruzione"
-            " | tangent* | riciclaggio | titolo crolla",
+            " | tangent* | riciclaggio | titolo crolla | insolvenza"
+            " | ristrutturazione del debito | creditori | salvataggio",
         },
         weak={
             "en": "ceo | cfo | board | shares | stock | investors | auditors | shares fall",
@@ -387,18 +442,26 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | down for ... hour* | offline for ... day* | offline for ... hour*"
             " | no service for ... day* | lost thousands | lost ... business"
             " | couldn t call 911 | cannot call 911 | emergency calls ... fail*"
-            " | no internet ... days | nationwide ... down",
+            " | no internet ... days | nationwide ... down | systems down | system down"
+            " | systems are down | down at every | down everywhere | down across | app down"
+            " | site down | website down | servers down | server down | network outage"
+            " | check in ... down | can t log in ... hours",
             "es": "caida ... red | caida del servicio | sin servicio | sin senal ... horas"
             " | sin internet ... dias | apagon | interrupcion del servicio"
-            " | no funciona ... horas",
+            " | no funciona ... horas | sistemas caidos | sistema caido | caida total"
+            " | app caida",
             "de": "storung | ausfall | netzausfall | *ausfall | kein netz ... stunden"
-            " | seit stunden ... kein | kein internet ... tage | funkloch",
+            " | seit stunden ... kein | kein internet ... tage | funkloch"
+            " | systeme ausgefallen | systemausfall | app ... ausgefallen | server ... down",
             "fr": "panne | coupure | pas de reseau ... heures | reseau ... en panne"
-            " | sans internet ... jours | interruption de service",
+            " | sans internet ... jours | interruption de service | systemes en panne"
+            " | panne informatique | panne generale | application en panne",
             "pt": "pane | queda ... rede | fora do ar | sem sinal ... horas | sem servico"
-            " | sem internet ... dias",
+            " | sem internet ... dias | sistemas fora do ar | sistema fora do ar"
+            " | pane geral | aplicativo fora do ar",
             "it": "disservizio | interruzione del servizio | rete ... down | senza rete"
-            " | senza segnale ... ore | senza internet ... giorni | blackout",
+            " | senza segnale ... ore | senza internet ... giorni | blackout"
+            " | sistemi in tilt | sistema in tilt | guasto informatico | app in tilt",
         },
         weak={
             "en": "down | no signal | no service | not working | can t connect | dropped calls"
@@ -435,36 +498,53 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | worst customer service | worst service | terrible customer service"
             " | horrible customer service | useless support | support is useless"
             " | nobody helps | no one helps | impossible to cancel | can t cancel"
-            " | won t let me cancel",
+            " | won t let me cancel | lost my luggage | lost my bag* | lost my suitcase"
+            " | lost my wheelchair | damaged my wheelchair | broke my wheelchair"
+            " | stuck on the tarmac | stranded | screaming at | shouting at | yelled at"
+            " | shoving | shoved | denied boarding | bumped from | only a voucher"
+            " | voucher instead | won t give ... money back | inhumane"
+            " | treated like animals",
             "es": "me cobr* ... dos veces | cobr* dos veces | cobro doble | cobro indebido"
             " | sin reembolso | no ... devuelven | nadie ... responde | nadie me ayuda"
             " | pesimo servicio | pesima atencion | servicio ... pesimo"
-            " | atencion al cliente ... nadie | me colgaron | horas en espera",
+            " | atencion al cliente ... nadie | me colgaron | horas en espera"
+            " | perdio mi maleta | perdieron mi maleta | nadie me da respuesta"
+            " | me dejaron en tierra | solo un vale | quiero mi dinero",
             "de": "doppelt abgebucht | zweimal abgebucht | doppelt berechnet | keine erstattung"
             " | kein geld zuruck | niemand antwortet | niemand hilft"
             " | kundenservice ... katastrophe | miserabler service | aufgelegt"
-            " | stunden in der warteschleife",
+            " | stunden in der warteschleife | koffer verloren | gepack verloren"
+            " | gestrandet | nur einen gutschein | will mein geld zuruck",
             "fr": "facture* deux fois | debite* deux fois | preleve* deux fois"
             " | pas de remboursement | jamais rembours* | personne ne repond"
             " | service client ... nul | service client ... catastrophique | m a raccroche"
-            " | raccroche au nez | heures d attente",
+            " | raccroche au nez | heures d attente | annule sans explication"
+            " | bagage perdu | valise perdue | dort par terre | bloques a l aeroport"
+            " | seulement un bon | rembourser mon argent",
             "pt": "cobrad* duas vezes | cobranc* indevid* | cobraram duas vezes | sem reembolso"
             " | ninguem responde | ninguem resolve | atendimento pessimo"
-            " | pessimo atendimento | desligaram na minha cara | horas esperando",
+            " | pessimo atendimento | desligaram na minha cara | horas esperando"
+            " | so um voucher | quero meu dinheiro de volta | extraviaram minha mala"
+            " | mala extraviada",
             "it": "addebitat* due volte | doppio addebito | nessun rimborso | nessuno risponde"
             " | servizio clienti ... pessimo | pessimo servizio | mi hanno attaccato"
-            " | ore di attesa | in attesa da ore",
+            " | ore di attesa | in attesa da ore | lasciato a terra | bagaglio smarrito"
+            " | valigia persa | solo un voucher | rivoglio i miei soldi",
         },
         weak={
             "en": "support | customer service | customer care | on hold | refund | charged"
             " | billed | ticket | complaint | agent | chat | waited | waiting | ignored"
-            " | useless | rude",
-            "es": "atencion al cliente | soporte | reembolso | cobro | reclamacion | esperando",
+            " | useless | rude | no water | no food | without explanation",
+            "es": "atencion al cliente | soporte | reembolso | cobro | reclamacion | esperando"
+            " | sin explicacion",
             "de": "kundenservice | kundendienst | hotline | erstattung | rechnung | beschwerde"
-            " | warteschleife | unverschamt",
-            "fr": "service client | sav | remboursement | facture | reclamation | attente",
-            "pt": "atendimento | suporte | reembolso | cobranca | reclamacao | esperando",
-            "it": "servizio clienti | assistenza | rimborso | addebito | reclamo | attesa",
+            " | warteschleife | unverschamt | ohne erklarung",
+            "fr": "service client | sav | remboursement | facture | reclamation | attente"
+            " | sans explication",
+            "pt": "atendimento | suporte | reembolso | cobranca | reclamacao | esperando"
+            " | sem explicacao",
+            "it": "servizio clienti | assistenza | rimborso | addebito | reclamo | attesa"
+            " | senza spiegazione",
         },
         unless={
             "en": "support team was great | thanks for the support | support was great"
@@ -481,17 +561,24 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | gouging | shrinkflation | without notice | without warning | no notice"
             " | sneaky ... fee* | misleading ... price* | false advertising | ripoff"
             " | doubl* my bill | bill ... doubl* | tripl* my bill | bill ... tripl*"
-            " | doubl* the price | price ... doubl* | rip off | ripped off",
+            " | doubl* the price | price ... doubl* | rip off | ripped off"
+            " | added a ... fee | new ... fee ... buried | fee* ... buried"
+            " | buried ... checkout | drip pricing | resort fee* | junk charge*"
+            " | surprise charge* | sneak* in ... fee*",
             "es": "cargos ocultos | comisiones ocultas | subida ... sin aviso | sin previo aviso"
-            " | publicidad enganosa | nos roban | reduflacion | timo",
+            " | publicidad enganosa | nos roban | reduflacion | timo | nueva tarifa oculta"
+            " | cargo sorpresa",
             "de": "versteckte kosten | versteckte gebuhren | ohne vorwarnung | ohne ankundigung"
-            " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation",
+            " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation"
+            " | neue gebuhr ... versteckt | gebuhr ... versteckt",
             "fr": "frais caches | sans prevenir | sans preavis | hausse ... sans"
-            " | publicite mensongere | arnaque | reduflation",
+            " | publicite mensongere | arnaque | reduflation | nouveaux frais ... caches"
+            " | frais ... surprise",
             "pt": "taxas escondidas | taxas ocultas | sem aviso | propaganda enganosa"
-            " | reduflacao | cobranca abusiva",
+            " | reduflacao | cobranca abusiva | nova taxa ... escondida | cobranca surpresa",
             "it": "costi nascosti | commissioni nascoste | senza preavviso"
-            " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza",
+            " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza"
+            " | nuova commissione ... nascosta | addebito a sorpresa",
         },
         weak={
             "en": "price | prices | bill | fee | fees | rate hike | price hike | went up | shrank"
@@ -502,6 +589,16 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             "pt": "preco | conta | tarifa | aumento | roubo",
             "it": "prezzo | bolletta | tariffa | aumento | rincaro",
         },
+        unless={
+            "en": "no surprise charge* | no hidden fee* | no hidden cost* | no hidden charge*"
+            " | without hidden fee* | no junk fee* | zero hidden fee* | no surprise fee*"
+            " | never a surprise",
+            "es": "sin cargos ocultos | sin comisiones ocultas | sin sorpresas",
+            "de": "keine versteckten kosten | keine versteckten gebuhren | ohne versteckte kosten",
+            "fr": "sans frais caches | aucun frais cache | pas de frais caches",
+            "pt": "sem taxas escondidas | sem taxas ocultas | sem surpresas",
+            "it": "senza costi nascosti | nessun costo nascosto | senza sorprese",
+        },
     ),
     CategoryLexicon(
         name="environment",
@@ -511,19 +608,30 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             "en": "pollut* | dumping | dumped ... river | toxic waste | chemical spill"
             " | oil spill | spill* ... river | wastewater | sewage | contaminat* ... water"
             " | dead fish | emissions scandal | greenwash* | deforestation"
-            " | illegal logging | toxic fumes | toxic smoke | e waste ... dump*",
+            " | illegal logging | toxic fumes | toxic smoke | e waste ... dump*"
+            " | fake offsets | bogus offsets | phantom offsets | offsets ... never existed"
+            " | offsets ... worthless | offsets ... don t exist"
+            " | carbon neutral ... misleading | misleading ... green"
+            " | misleading ... eco friendly | climate claims ... false"
+            " | emissions ... underreported | emissions ... understated"
+            " | offsets & never existed | offsets & don t exist | offsets & worthless"
+            " | offsets & fake",
             "es": "contaminacion | contamina* ... rio | vertido* | residuos toxicos | derrame"
-            " | emisiones toxicas | deforestacion | lavado verde | peces muertos",
+            " | emisiones toxicas | deforestacion | lavado verde | peces muertos"
+            " | compensaciones ... falsas | neutro en carbono ... enganoso",
             "de": "umweltverschmutzung | verschmutz* | umweltverstoss* | giftmull | abwasser"
             " | giftige abgase | greenwashing | abholzung | tote fische | olpest"
-            " | ausgelaufen",
+            " | ausgelaufen | klimaneutral ... irrefuhrend | kompensation* ... wertlos"
+            " | scheinkompensation",
             "fr": "pollution | pollue* | deversement | dechets toxiques | eaux usees"
             " | fumees toxiques | greenwashing | deforestation | poissons morts"
-            " | maree noire",
+            " | maree noire | neutre en carbone ... trompeur | compensation* ... bidon",
             "pt": "poluic* | polui* | despejo | residuos toxicos | esgoto | vazamento de oleo"
-            " | greenwashing | desmatamento | peixes mortos",
+            " | greenwashing | desmatamento | peixes mortos"
+            " | neutro em carbono ... enganoso | compensacoes ... falsas",
             "it": "inquinament* | inquina* | scarich* | rifiuti tossici | sversamento"
-            " | fumi tossici | greenwashing | deforestazione | pesci morti",
+            " | fumi tossici | greenwashing | deforestazione | pesci morti"
+            " | a impatto zero ... ingannevole | compensazioni ... false",
         },
         weak={
             "en": "river | environment | climate | plastic waste | emissions",
@@ -560,12 +668,19 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
         },
         weak={
             "en": "apparently | allegedly | supposedly | they say | rumor | rumour | rumors"
-            " | rumours | is it true | conspiracy",
-            "es": "dicen que | supuestamente | rumor* | conspiracion",
-            "de": "angeblich | geruchte | verschworung",
-            "fr": "apparemment | soi disant | rumeur* | complot",
-            "pt": "dizem que | supostamente | boato* | conspiracao",
-            "it": "pare che | presumibilmente | girano voci | complotto",
+            " | rumours | is it true | conspiracy | spread the word | my cousin works at"
+            " | my friend works at | a friend who works at | an insider told me"
+            " | someone who works at | quietly | secretly",
+            "es": "dicen que | supuestamente | rumor* | conspiracion | corre la voz"
+            " | mi primo trabaja en | un amigo que trabaja en",
+            "de": "angeblich | geruchte | verschworung | sagt es weiter"
+            " | mein cousin arbeitet bei | ein freund arbeitet bei",
+            "fr": "apparemment | soi disant | rumeur* | complot | faites tourner"
+            " | mon cousin travaille chez | un ami qui travaille chez",
+            "pt": "dizem que | supostamente | boato* | conspiracao | espalhem"
+            " | meu primo trabalha na | um amigo que trabalha na",
+            "it": "pare che | presumibilmente | girano voci | complotto | fate girare"
+            " | mio cugino lavora da | un amico che lavora da",
         },
     ),
     CategoryLexicon(
@@ -575,7 +690,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
         strong={
             "en": "boycott | boycotting | boycotted | dont buy | don t buy | stop buying"
             " | stop using | never buying ... again | never using ... again | never again"
-            " | take our money elsewhere | taking my business elsewhere",
+            " | take our money elsewhere | taking my business elsewhere | stop flying"
+            " | stop shopping at | stop ordering from | stop buying from | stop flying with"
+            " | everyone to stop",
             "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas",
             "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder",
             "fr": "boycott* | n achetez plus | arretez d acheter | plus jamais",
@@ -613,7 +730,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | que se vayan a la | vete a la | sinverguenzas | mentirosos | putos",
             "de": "idioten | idiot | vollidioten | arschlocher | arschloch | wichser"
             " | drecksladen | drecksfirma | scheissladen | scheissfirma | scheiss"
-            " | verbrecher | betruger | versager | penner | spasten | lugner | mistladen",
+            " | verbrecher | betruger | versager | penner | spasten | lugner | mistladen"
+            " | verbrecherbande | diebesbande | betrugerbande | abzockerbande | abzocker"
+            " | verbrecher*",
             "fr": "connards | connard | encules | abrutis | imbeciles | cons | merde | voleurs"
             " | escrocs | pourris | menteurs | salauds | ordures | allez vous faire",
             "pt": "idiotas | imbecis | babacas | otarios | merda | ladroes | vagabundos"

@@ -81,7 +81,7 @@ def normalize(text: str) -> str:
 
 @functools.cache
 def _base_vocabulary() -> textnorm.Vocabulary:
-    return textnorm.Vocabulary.of(risk.default_matcher().words)
+    return risk.vocabulary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +120,8 @@ class KeywordMatcher:
         for index, term in enumerate(self._terms):
             if term.unspaced is None:
                 self._by_first_word.setdefault(term.words[0], []).append(index)
-        self.vocabulary = textnorm.Vocabulary.of(
-            _base_vocabulary().words
-            | {w for t in self._terms for w in t.words if len(w) >= risk.MIN_KNOWN_WORD}
+        self.vocabulary = risk.vocabulary(
+            w for t in self._terms for w in t.words if len(w) >= risk.MIN_KNOWN_WORD
         )
 
     def _by_first_stem(self, language: str) -> dict[str, list[int]]:

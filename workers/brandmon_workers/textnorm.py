@@ -106,22 +106,26 @@ def split_hashtags(
     return _HASHTAG.sub(split, text)
 
 
-def _unmask(chunk: str, vocabulary: Collection[str]) -> str | None:
+def _unmask(chunk: str, vocabulary: Collection[str], preferred: Collection[str] = ()) -> str | None:
     """Fill masked letters ('*', '#') from the vocabulary: "f***ing" -> "fucking"."""
     parts = _MASK.split(chunk)
     if len(parts) < 2 or not any(parts):  # noqa: PLR2004 - a mask needs text around it
         return None
     masks = _MASK.findall(chunk)
     pattern = "".join(
-        re.escape(part) + (f"[^\\W\\d_]{{1,{len(masks[i]) + 2}}}" if i < len(masks) else "")
+        re.escape(part) + (f"([^\\W\\d_]{{1,{len(masks[i]) + 2}}})" if i < len(masks) else "")
         for i, part in enumerate(parts)
     )
     compiled = re.compile(pattern)
-    candidates = [w for w in vocabulary if compiled.fullmatch(w)]
-    if not candidates:
-        return None
-    # The shortest fill is the most likely (one '*' usually hides one letter).
-    return min(candidates, key=lambda w: (len(w), w))
+    ranked = []
+    for word in vocabulary:
+        match = compiled.fullmatch(word)
+        if match:
+            # Best: one hidden letter per mask character ("f***ing" hides "uck", not the
+            # "ly" of "flying"); then words people mask (profanity); then the shortest.
+            exact = all(len(g) == len(m) for g, m in zip(match.groups(), masks, strict=True))
+            ranked.append((not exact, word not in preferred, len(word), word))
+    return min(ranked)[3] if ranked else None
 
 
 def _unleet(chunk: str) -> str:
@@ -138,7 +142,9 @@ def _unleet(chunk: str) -> str:
     return chunk.translate(_LEET)
 
 
-def deobfuscate(folded: str, vocabulary: Collection[str] = ()) -> str:
+def deobfuscate(
+    folded: str, vocabulary: Collection[str] = (), preferred: Collection[str] = ()
+) -> str:
     """Return folded text with obfuscated words read as the words they hide."""
 
     def fix(match: re.Match[str]) -> str:
@@ -154,7 +160,7 @@ def deobfuscate(folded: str, vocabulary: Collection[str] = ()) -> str:
             end = chunk[-1] + end
             chunk = chunk[:-1]
         if "*" in chunk or "#" in chunk:
-            filled = _unmask(_unleet(chunk), vocabulary)
+            filled = _unmask(_unleet(chunk), vocabulary, preferred)
             if filled is not None:
                 return start + filled + end
             return start + chunk + end
@@ -214,12 +220,15 @@ class Vocabulary:
 
     words: frozenset[str]
     english_stems: frozenset[str]
+    maskable: frozenset[str] = frozenset()
+    """Words people mask (profanity): preferred when a mask fits several words."""
 
     @classmethod
-    def of(cls, words: Iterable[str]) -> Vocabulary:
-        """Build from folded words."""
-        known = frozenset(w for w in words if w)
-        return cls(known, frozenset(stems(sorted(known), "en")))
+    def of(cls, words: Iterable[str], maskable: Iterable[str] = ()) -> Vocabulary:
+        """Build from folded words (the maskable ones are added to them)."""
+        masked = frozenset(maskable)
+        known = frozenset(w for w in words if w) | masked
+        return cls(known, frozenset(stems(sorted(known), "en")), masked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +275,9 @@ def read(text: str, vocabulary: Vocabulary | None = None) -> Reading:
     known = vocabulary or Vocabulary(frozenset(), frozenset())
     no_links = strip_urls(text)
     folded = deobfuscate(
-        fold(split_hashtags(no_links, known.words, known.english_stems)), known.words
+        fold(split_hashtags(no_links, known.words, known.english_stems)),
+        known.words,
+        known.maskable,
     )
     tokens = words(folded)
     ranked = rank_languages(folded) if tokens else []
