@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--c-sentiment", type=float, default=2.0)
     parser.add_argument("--c-offensive", type=float, default=2.0)
-    parser.add_argument("--weight-other", type=float, default=4.0)
+    parser.add_argument("--weight-other", type=float, default=6.0)
     parser.add_argument("--version", default=signals.MODEL_VERSION)
     args = parser.parse_args(argv)
     data: Path = args.data

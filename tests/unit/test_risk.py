@@ -130,6 +130,9 @@ def test_each_category_is_found_in_each_language(category: str, caption: str) ->
         "Il nuovo gelato Acme è da morire",
         "Acme support sorted my issue in five minutes, great support",
         "Acme's outage from this morning has been resolved",
+        "Acme flight lands safely after a bird strike, no one was hurt",
+        "Il volo Acme atterra in sicurezza, nessun ferito",
+        "Acme roaming worked flawlessly, no hidden fees at all",
     ],
 )
 def test_harmless_senses_and_praise_find_no_strong_cue(caption: str) -> None:
@@ -159,6 +162,12 @@ def test_harmless_senses_and_praise_find_no_strong_cue(caption: str) -> None:
 def test_reading_undoes_obfuscation(raw: str, read_as: str) -> None:
     vocabulary = risk.vocabulary()
     assert " ".join(textnorm.read(raw, vocabulary).words) == read_as
+
+
+def test_a_mask_is_filled_one_letter_per_star_preferring_profanity() -> None:
+    vocabulary = risk.vocabulary(["flying", "fling"])  # both fit "f***ing" loosely
+    assert textnorm.read("f***ing idiots", vocabulary).words == ["fucking", "idiots"]
+    assert textnorm.read("fl*ing", vocabulary).words == ["flying"]
 
 
 @pytest.mark.parametrize(

@@ -315,7 +315,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
         },
         unless={
             "en": "strike a deal | strikes a deal | strike gold | lucky strike | strike price"
-            " | falsif* ... hypothesis | harass* ... spam calls",
+            " | falsif* ... hypothesis | harass* ... spam calls | bird strike"
+            " | lightning strike | strike a pose | strike out | strikeout | strike back"
+            " | first strike | air strike*",
             "es": "",
             "de": "",
             "fr": "",
