@@ -39,6 +39,8 @@ _GAP = 3  # words a '...' may skip in a cue
 _UNLESS_GAP = 6
 # Shorter words are too ambiguous to fill a mask or split a hashtag after ("#thebomb").
 MIN_KNOWN_WORD = 4
+# Words this short are not matched in a fallback language (see _without_short_words).
+_SHORT_WORD = 3
 # Weak cues are topic words, not damage: at most a quarter of the category's weight, so a
 # very negative post with a weak cue alerts only with other evidence. The trained
 # sentiment head is confident on ordinary complaints ("I want a refund": P(negative)
@@ -201,6 +203,17 @@ def _find(
     return None
 
 
+def _without_short_words(words: Sequence[str], stems: Sequence[str]) -> list[str]:
+    """Blank the stems of short words, for a language the caption is not mainly in.
+
+    Short words are mostly another language's function words, and some share a stem
+    with a cue ("die", the German article, is the stem of "died").
+    """
+    return [
+        stem if len(word) > _SHORT_WORD else "" for word, stem in zip(words, stems, strict=True)
+    ]
+
+
 class CategoryMatcher:
     """The taxonomy compiled once, matched against many captions."""
 
@@ -248,10 +261,12 @@ class CategoryMatcher:
         """Return the cues found in already normalised words, for the given languages."""
         found: list[CueMatch] = []
         seen: set[tuple[str, str]] = set()
-        for language in languages:
+        for rank, language in enumerate(languages):
             if language not in self._cues:
                 continue
             stems = textnorm.stems(words, language)
+            if rank > 0 and rank == len(languages) - 1:  # the fallback, not a close call
+                stems = _without_short_words(words, stems)
             blocked = self._spans(self._unless[language], words, stems)
             covered = set().union(*(range(s, e) for s, e, _ in blocked)) if blocked else set()
             spans = [
