@@ -71,37 +71,52 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | rushed to hospital | emergency landing | emergency evacuation | evacuated"
             " | skipped inspection* | skip* ... safety check* | cracked engine*"
             " | brake* fail* | airbag* | carbon monoxide | faulty wiring | lead paint"
-            " | near miss",
+            " | near miss | hurt my | burned my | burnt my | caused a fire | started a fire"
+            " | set ... on fire | sparking | sparks flew | shocked me | gave me a shock"
+            " | made me sick | made us sick | got sick after | sick after eating"
+            " | in the er | cockroach* | insects in | worm in my | hair in my food"
+            " | mouse in | rat in | maggots | expired ... sold | rotten | undercooked"
+            " | raw chicken | safety defect | collapsed on | brakes failed"
+            " | steering failed | toxic smell | chemical smell | swallowed",
             "es": "retira* del mercado | retirada del mercado | retira* ... lotes | explot*"
             " | incendi* | se incendio | quemadura* | herid* | hospitaliz* | intoxica*"
             " | contamina* | salmonela | listeria | reaccion alergica | alergen*"
             " | sobrecalent* | fallec* | asfixia | descarga electrica | urgencias | toxico"
             " | moho | aterrizaje de emergencia | evacuad* | paramedicos | humo en"
-            " | heridos | intoxicados",
+            " | heridos | intoxicados | me quem* | se quemo | me intoxique | me enferme"
+            " | cucaracha* | pelo en | insectos en | caducad* | podrid* | echaba chispas"
+            " | dio calambre | se prendio fuego",
             "de": "ruckruf* | *ruckruf | zuruckgerufen | explodiert | explosion | in brand"
             " | brand ausgebrochen | feuerwehr | brannte | abgebrannt | in flammen"
             " | verbrennung* | verletzt* | verletzung* | krankenhaus | klinik | vergiftung"
             " | *vergiftung | verunreinig* | kontaminiert | salmonellen | listerien"
             " | allergische reaktion | allergen* | uberhitz* | todlich | schimmel"
             " | glassplitter | stromschlag | giftig* | notlandung | evakuiert | sanitater"
-            " | rauch in der kabine | verletzte | triebwerksbrand | *brand ... verletzt*",
+            " | rauch in der kabine | verletzte | triebwerksbrand | *brand ... verletzt*"
+            " | verbrannt | krank geworden | kakerlake* | haare im | insekten im"
+            " | abgelaufen* | verdorben* | funken | stromschlag bekommen | fing feuer",
             "fr": "rappel ... produit* | rappel conso | rappel ... lots | rappelle ... lots"
             " | rappelle ... produits | explos* | prend feu | pris feu | incendie | brule*"
             " | brulure* | bless* | hospitalis* | urgences | intoxication* | contamin*"
             " | salmonelle | listeria | reaction allergique | allergene* | surchauffe"
             " | deces | decede | moisissure | eclats de verre | electrocut* | toxique"
-            " | atterrissage d urgence | evacue* | pompiers | fumee dans | blesses",
+            " | atterrissage d urgence | evacue* | pompiers | fumee dans | blesses"
+            " | intoxique* | malade apres | cafard* | cheveu dans | insectes dans | perime*"
+            " | pourri* | etincelles | a pris feu",
             "pt": "recall | recolh* | retira* do mercado | explod* | explosao | pegou fogo"
             " | incendio | queimadura* | ferid* | hospitaliz* | intoxica* | contamina*"
             " | salmonela | listeria | reacao alergica | alergen* | superaquec* | mofo"
             " | bolor | choque eletrico | toxico | pouso de emergencia | evacuad*"
-            " | paramedicos | fumaca na | feridos",
+            " | paramedicos | fumaca na | feridos | me queimei | passei mal | intoxicacao"
+            " | barata* | cabelo na | insetos na | vencid* | estragad* | faiscas",
             "it": "richiamo di | richiama ... lotti | ritira* dal mercato | ritira* ... lott*"
             " | esplos* | esplod* | prende fuoco | preso fuoco | incendio | ustion*"
             " | ferit* | ricoverat* | pronto soccorso | intossica* | contamina*"
             " | salmonella | listeria | reazione allergica | allergen* | surriscald*"
             " | muffa | frammenti di vetro | folgorat* | tossic* | atterraggio di emergenza"
-            " | evacuat* | soccorritori | fumo in cabina | feriti",
+            " | evacuat* | soccorritori | fumo in cabina | feriti | mi sono bruciat*"
+            " | sono stat* male | intossicazione | scarafagg* | capello nel | insetti nel"
+            " | scadut* | avariat* | scintille | ha preso fuoco",
         },
         weak={
             "en": "battery | burn | burning | smoke | =sickness | vomiting | rash | fire | died"
@@ -150,7 +165,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | department of justice | ofcom | cnil | consumer protection"
             " | complaint filed | filed a complaint | antitrust | sanction*"
             " | ordered to pay | orders ... to pay | department of transportation"
-            " | must pay ... fine | to pay ... penalty",
+            " | must pay ... fine | to pay ... penalty | consent order | cease and desist"
+            " | settlement with regulators | regulator* ... order* | whistleblower lawsuit",
             "es": "demanda* | denuncia* | querella | accion colectiva | multa* | sancion*"
             " | investigacion | investiga | tribunal | juez | fiscalia | imputad* | ilegal*"
             " | regulador | profeco | consumo abre | expediente | condenad* a pagar"
@@ -217,27 +233,46 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | credit card number* | card numbers | anyone s ... number"
             " | anyone s ... data | anyone s ... account | anyone s ... details"
             " | brute forc* | unencrypted | plain text password* | plaintext password*"
-            " | scraped ... data",
+            " | scraped ... data | account was hacked | account hacked | hijacked"
+            " | took over my account | take over any account | emptied my account"
+            " | drained my account | money disappeared | unauthori* transactions"
+            " | unauthori* charges | charges i didn t make | fraudulent charges"
+            " | fraudulent text* | fake ... texts | fake ... emails | smishing | spoofed"
+            " | impersonat* | pretending to be | posing as | privacy violation"
+            " | privacy nightmare | recording ... without",
             "es": "brecha de ... datos | filtracion | filtrad* | hackead* | hackeo | hackers"
             " | ciberataque | datos ... expuestos | datos ... robados | robo de datos"
             " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad"
-            " | numero de pasaporte | datos de cualquier | contrasenas en texto plano",
+            " | numero de pasaporte | datos de cualquier | contrasenas en texto plano"
+            " | me vaciaron la cuenta | cargos no autorizados | cargos que no hice"
+            " | se hacen pasar por | sms fraudulentos | correos falsos | robaron mis datos"
+            " | espian",
             "de": "datenleck | *datenleck | datenpanne | datenschutzverletzung | gehackt | hacker"
             " | hackerangriff | cyberangriff | *angriff ... daten | daten ... gestohlen"
             " | daten ... offengelegt | phishing | betrug* | sicherheitslucke | abzocke"
-            " | abgezockt | passnummer* | daten ... beliebige* | passworter im klartext",
+            " | abgezockt | passnummer* | daten ... beliebige* | passworter im klartext"
+            " | konto leergeraumt | konto geplundert | nicht autorisierte abbuchungen"
+            " | geben sich als | gefalschte sms | betrugerische sms | gefalschte e mails"
+            " | daten geklaut | ausspioniert",
             "fr": "fuite de donnees | fuite | pirat* | hacke* | cyberattaque"
             " | donnees ... exposees | donnees ... volees | vol de donnees | hameconnage"
             " | phishing | arnaque* | escroquerie | faille de securite | usurpation"
-            " | numero de passeport | donnees de n importe qui | mots de passe en clair",
+            " | numero de passeport | donnees de n importe qui | mots de passe en clair"
+            " | vider leur compte | vide mon compte | prelevements frauduleux"
+            " | debits frauduleux | sms frauduleux | faux sms | faux mails"
+            " | se font passer pour | usurpation | espionn*",
             "pt": "vazamento | vazad* | hackead* | hacker* | ataque hacker | ciberataque"
             " | dados ... expostos | dados ... roubados | golpe* | phishing | fraude"
             " | falha de seguranca | numero do passaporte | dados de qualquer"
-            " | senhas em texto",
+            " | senhas em texto | esvaziaram minha conta | limparam minha conta"
+            " | cobrancas nao autorizadas | compras que nao fiz | sms falsos"
+            " | se passando por | golpistas | clonaram | cartao clonado",
             "it": "violazione ... dati | fuga di dati | furto di dati | hackerat* | hacker"
             " | attacco informatico | cyberattacco | dati ... esposti | dati ... rubati"
             " | truffa* | phishing | falla di sicurezza | numero di passaporto"
-            " | dati di chiunque | password in chiaro",
+            " | dati di chiunque | password in chiaro | svuotato il conto"
+            " | prosciugato il conto | addebiti non autorizzati | sms truffa | finti sms"
+            " | si spacciano per | clonat* | spiano",
         },
         weak={
             "en": "security | privacy | passwords | credentials | account ... taken | suspicious",
@@ -276,37 +311,54 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | pressur* ... employees | pressur* ... drivers | pressur* ... nurses"
             " | forced to work | made to work ... unpaid | dock* ... pay"
             " | pay for their own uniforms | no bathroom breaks | no breaks | overwork*"
-            " | duty hour* | exhausted crew* | pay cuts & bonus*",
+            " | duty hour* | exhausted crew* | pay cuts & bonus* | close ... branches"
+            " | closing ... branches | closing ... stores | close ... stores"
+            " | store closures | branch closures | plant closure* | job cuts"
+            " | cutting ... jobs | axing ... jobs | slashing ... jobs | outsourc* ... jobs"
+            " | replac* workers with | replac* staff with | fired ... by email"
+            " | fired ... via email | fired ... over zoom | mass layoff* | redundancies"
+            " | wage cuts | poverty wages | no sick pay | zero hour*"
+            " | record profits & layoff* | record profits & job cuts",
             "es": "despid* & sindica* | despedir* & sindica* | represalia* | trabajo infantil"
             " | trabajo forzoso | explotacion laboral | explota* ... trabajador* | acoso"
             " | horas extra* ... pag* | salarios impagos | huelga | despidos ... bonos"
             " | escupi* | jornadas de ... horas | sin descanso | amenazas de despido"
-            " | obligados a trabajar | descuentan ... sueldo",
+            " | obligados a trabajar | descuentan ... sueldo | cierre de ... sucursales"
+            " | cierra ... sucursales | despidos masivos | recortes de plantilla"
+            " | recorte de empleos | despidos & beneficios record",
             "de": "gekundigt & gewerkschaft* | entlass* & gewerkschaft*"
             " | entlassungen & rekordgewinn* | gewerkschaft* ... gekundigt"
             " | betriebsrat ... drohung* | drohungen ... betriebsrat"
             " | behinderung ... betriebsrat | kinderarbeit | zwangsarbeit | ausbeutung"
             " | ausgebeutet | belastigung | unbezahlte uberstunden | lohnraub | streik*"
             " | entlassungen ... boni | gespuckt | mobbing | ohne pause"
-            " | kundigungsdrohung* | zur arbeit gezwungen | lohnabzug*",
+            " | kundigungsdrohung* | zur arbeit gezwungen | lohnabzug* | stellenabbau"
+            " | filialschliessung* | kundigungswelle | massenentlassung*"
+            " | schliesst ... filialen | streicht ... stellen",
             "fr": "licenci* & syndica* | licenciements & profits records | represailles"
             " | travail des enfants | travail force | exploitation | exploite*"
             " | harcelement | heures sup* ... non payees | salaires impayes | greve"
             " | licenciements abusifs | licenciements ... primes | crache | sans pause"
-            " | menaces de licenciement | forces a travailler | retenues sur salaire",
+            " | menaces de licenciement | forces a travailler | retenues sur salaire"
+            " | suppressions de postes | suppression de postes | plan social"
+            " | fermeture de ... agences | ferme ... agences | licenciements massifs",
             "pt": "demit* & sindica* | demissoes & lucro recorde | retaliac* | trabalho infantil"
             " | trabalho escravo | trabalho forcado | explorac* | assedio"
             " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*"
             " | jornadas de ... horas | sem descanso | ameacas de demissao"
-            " | obrigados a trabalhar",
+            " | obrigados a trabalhar | demissoes em massa | cortes de ... empregos"
+            " | fechamento de agencias | fecha ... agencias | demissao em massa",
             "it": "licenzia* & sindaca* | licenziamenti & utili record | ritorsion*"
             " | lavoro minorile | lavoro forzato | sfruttament* | sfruttat* | molestie"
             " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*"
             " | turni di ... ore | senza riposo | minacce di licenziamento"
-            " | costretti a lavorare",
+            " | costretti a lavorare | esuberi | tagli al personale"
+            " | tagli ... posti di lavoro | chiusura di ... filiali | chiude ... filiali"
+            " | licenziamenti di massa",
         },
         weak={
-            "en": "layoffs | laid off | fired | union | workers | staff | employees | wages",
+            "en": "layoffs | laid off | fired | union | workers | staff | employees | wages"
+            " | layoffs | laid off",
             "es": "despidos | trabajadores | sindicato | salarios",
             "de": "entlassungen | mitarbeiter | gewerkschaft | lohne",
             "fr": "licenciements | salaries | syndicat | salaires",
@@ -348,29 +400,48 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | because they re gay | deaf & refused | blind & refused | no captions"
             " | without captions | no interpreter | without an interpreter"
             " | no sign language | elderly ... shov*"
-            " | refused to let ... board ... wheelchair",
+            " | refused to let ... board ... wheelchair | denied ... because"
+            " | denies ... black | black applicants | black customers & denied"
+            " | black customers & refused | followed me around the store"
+            " | racially profiled | profiled me | treated differently because"
+            " | refused ... because of my | turned away because | not allowed in because"
+            " | twice the rate | redlining | pay gap | women paid less"
+            " | blind customers ... cannot | blind customers ... can t"
+            " | deaf customers ... cannot | wheelchair users ... cannot"
+            " | no wheelchair access | not accessible to | no audio | no braille",
             "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
             " | se negaron a atender | no ... accesible | silla de ruedas ... no"
             " | inmigrante de mierda | sudaca* | vete a tu pais | por ser negr*"
-            " | por mi acento | por su acento | por llevar velo | lector de pantalla ... no",
+            " | por mi acento | por su acento | por llevar velo | lector de pantalla ... no"
+            " | me negaron ... por | por ser mujer | por ser gay | trato diferente"
+            " | clientes ciegos ... no | sin acceso para sillas | brecha salarial",
             "de": "rassist* | diskriminier* | sexistisch | homophob* | transphob*"
             " | frauenfeindlich | nicht barrierefrei | rollstuhl ... nicht"
             " | bedienung verweigert | scheiss auslander | geh zuruck in dein land"
             " | wegen meiner hautfarbe | wegen seiner hautfarbe | wegen ihrer hautfarbe"
-            " | wegen ihres kopftuchs | wegen meines akzents | screenreader ... nicht",
+            " | wegen ihres kopftuchs | wegen meines akzents | screenreader ... nicht"
+            " | wegen meiner herkunft | wegen meines namens | benachteiligt"
+            " | blinde kunden ... nicht | nicht rollstuhlgerecht | ungleich behandelt"
+            " | lohnlucke",
             "fr": "racis* | discrimin* | sexiste | homophob* | transphob* | refuse* de servir"
             " | pas accessible | inaccessible | fauteuil roulant ... pas"
             " | voile ... refuse* | refuse* ... voile | sale arabe | sale noir"
             " | retourne dans ton pays | a cause de mon accent | a cause de son accent"
-            " | a cause de sa couleur | a cause de ma couleur | lecteur d ecran ... pas",
+            " | a cause de sa couleur | a cause de ma couleur | lecteur d ecran ... pas"
+            " | refuse ... a cause de | traite* differemment | clients aveugles ... pas"
+            " | pas accessible aux fauteuils | inegalite salariale",
             "pt": "racis* | discrimina* | machista | sexista | homofob* | transfob*"
             " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao"
             " | volta pro seu pais | volta para o seu pais | por causa da minha cor"
-            " | por ser negr* | por causa do meu sotaque | leitor de tela ... nao",
+            " | por ser negr* | por causa do meu sotaque | leitor de tela ... nao"
+            " | negaram ... por ser | tratamento diferente | clientes cegos ... nao"
+            " | sem acessibilidade | desigualdade salarial",
             "it": "razzis* | discrimina* | sessista | omofob* | transfob* | rifiutat* di servire"
             " | non ... accessibile | sedia a rotelle ... non | torna al tuo paese"
             " | per il colore della pelle | per il mio accento | per il suo accento"
-            " | sporco negro | sporchi negri | screen reader ... non",
+            " | sporco negro | sporchi negri | screen reader ... non | rifiutat* ... perche"
+            " | trattat* diversamente | clienti ciechi ... non | senza accessibilita"
+            " | barriere architettoniche | divario salariale",
         },
         weak={
             "en": "wheelchair | disabled people | disabled customer* | disabled user*"
@@ -397,27 +468,39 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | accounting probe | misse* ... payment | missed ... payment | debt payment"
             " | restructuring | creditors | lenders ... advis* | going under"
             " | profit warning | bailout | delisted | delisting | credit downgrade"
-            " | downgraded to junk",
+            " | downgraded to junk | fake accounts | accounts ... never asked for"
+            " | accounts customers never | unauthori* accounts | sales quotas | misselling"
+            " | mis selling | sold ... unwanted | loans to his own | loans to her own"
+            " | self dealing | conflict of interest | nepotism | accounting scandal"
+            " | auditor resigned | going concern | bank run | liquidity crisis",
             "es": "fraude | malversacion | irregularidades contables | irregularidades | dimite"
             " | dimision | renuncia* ... director | quiebra | insolvencia | soborno*"
             " | blanqueo | lavado de dinero | acciones se desploman | desplome | impago"
-            " | reestructuracion de deuda | acreedores | rescate financiero",
+            " | reestructuracion de deuda | acreedores | rescate financiero"
+            " | cuentas falsas | cuotas de venta | conflicto de interes"
+            " | escandalo contable | crisis de liquidez",
             "de": "betrug | bilanzbetrug | bilanzfalschung | unregelmassigkeiten | veruntreuung"
             " | rucktritt | tritt zuruck | insolvenz | pleite | bestechung | geldwasche"
             " | aktie ... bricht ein | kurssturz | fehlverhalten | zahlungsausfall"
-            " | umschuldung | glaubiger | rettungspaket",
+            " | umschuldung | glaubiger | rettungspaket | fake konten | scheinkonten"
+            " | verkaufsdruck | interessenkonflikt | bilanzskandal | liquiditatskrise",
             "fr": "fraude | detournement | irregularites comptables | irregularites | demission"
             " | demissionne | faillite | insolvabilite | corruption | pots de vin"
             " | blanchiment | action ... chute | effondrement | defaut de paiement"
-            " | restructuration de la dette | creanciers | plan de sauvetage",
+            " | restructuration de la dette | creanciers | plan de sauvetage | faux comptes"
+            " | objectifs de vente | conflit d interets | scandale comptable"
+            " | crise de liquidite",
             "pt": "fraude | desvio | irregularidades contabeis | irregularidades | renuncia*"
             " | falencia | recuperacao judicial | propina | corrupcao | lavagem de dinheiro"
             " | acoes despencam | calote | reestruturacao da divida | credores"
-            " | resgate financeiro",
+            " | resgate financeiro | contas falsas | metas abusivas"
+            " | conflito de interesses | escandalo contabil | crise de liquidez",
             "it": "frode | appropriazione indebita | irregolarita contabili | irregolarita"
             " | dimission* | si dimette | bancarotta | fallimento | insolvenza | corruzione"
             " | tangent* | riciclaggio | titolo crolla | insolvenza"
-            " | ristrutturazione del debito | creditori | salvataggio",
+            " | ristrutturazione del debito | creditori | salvataggio | conti falsi"
+            " | obiettivi di vendita | conflitto di interessi | scandalo contabile"
+            " | crisi di liquidita",
         },
         weak={
             "en": "ceo | cfo | board | shares | stock | investors | auditors | shares fall",
@@ -447,23 +530,35 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | no internet ... days | nationwide ... down | systems down | system down"
             " | systems are down | down at every | down everywhere | down across | app down"
             " | site down | website down | servers down | server down | network outage"
-            " | check in ... down | can t log in ... hours",
+            " | check in ... down | can t log in ... hours | crashes every time"
+            " | keeps crashing | crashing ... update | won t open | can t log in"
+            " | cannot log in | can t access my account | can t access ... account"
+            " | payments ... failing | declined everywhere | service unavailable"
+            " | not working again | broken since the update | since the update ... can t",
             "es": "caida ... red | caida del servicio | sin servicio | sin senal ... horas"
             " | sin internet ... dias | apagon | interrupcion del servicio"
             " | no funciona ... horas | sistemas caidos | sistema caido | caida total"
-            " | app caida",
+            " | app caida | no puedo entrar | no puedo acceder | la app se cierra"
+            " | se cae la app | no funciona desde",
             "de": "storung | ausfall | netzausfall | *ausfall | kein netz ... stunden"
             " | seit stunden ... kein | kein internet ... tage | funkloch"
-            " | systeme ausgefallen | systemausfall | app ... ausgefallen | server ... down",
+            " | systeme ausgefallen | systemausfall | app ... ausgefallen | server ... down"
+            " | komme nicht rein | kann mich nicht einloggen | app sturzt ab"
+            " | sturzt standig ab | geht seit ... nicht",
             "fr": "panne | coupure | pas de reseau ... heures | reseau ... en panne"
             " | sans internet ... jours | interruption de service | systemes en panne"
-            " | panne informatique | panne generale | application en panne",
+            " | panne informatique | panne generale | application en panne"
+            " | impossible de me connecter | l appli plante | plante a chaque"
+            " | ne marche plus depuis | bug depuis la mise a jour",
             "pt": "pane | queda ... rede | fora do ar | sem sinal ... horas | sem servico"
             " | sem internet ... dias | sistemas fora do ar | sistema fora do ar"
-            " | pane geral | aplicativo fora do ar",
+            " | pane geral | aplicativo fora do ar | nao consigo entrar"
+            " | nao consigo acessar | o app trava | fecha sozinho",
             "it": "disservizio | interruzione del servizio | rete ... down | senza rete"
             " | senza segnale ... ore | senza internet ... giorni | blackout"
-            " | sistemi in tilt | sistema in tilt | guasto informatico | app in tilt",
+            " | sistemi in tilt | sistema in tilt | guasto informatico | app in tilt"
+            " | non riesco ad accedere | l app si blocca | si chiude da sola"
+            " | non funziona da",
         },
         weak={
             "en": "down | no signal | no service | not working | can t connect | dropped calls"
@@ -505,38 +600,57 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | stuck on the tarmac | stranded | screaming at | shouting at | yelled at"
             " | shoving | shoved | denied boarding | bumped from | only a voucher"
             " | voucher instead | won t give ... money back | inhumane"
-            " | treated like animals",
+            " | treated like animals | froze my account | frozen my account | froze my card"
+            " | blocked my card | locked out of my account | locked me out"
+            " | closed my account without | nobody answers | no one answers"
+            " | nobody picks up | no one picks up | can t reach anyone"
+            " | impossible to reach | runaround | ignored for weeks"
+            " | still waiting ... weeks | still waiting ... months | refuses to refund"
+            " | refused to refund | won t reimburse | refuse* to reimburse"
+            " | says it s his problem | says it s my problem | says it s her problem"
+            " | blamed me | no compensation",
             "es": "me cobr* ... dos veces | cobr* dos veces | cobro doble | cobro indebido"
             " | sin reembolso | no ... devuelven | nadie ... responde | nadie me ayuda"
             " | pesimo servicio | pesima atencion | servicio ... pesimo"
             " | atencion al cliente ... nadie | me colgaron | horas en espera"
             " | perdio mi maleta | perdieron mi maleta | nadie me da respuesta"
-            " | me dejaron en tierra | solo un vale | quiero mi dinero",
+            " | me dejaron en tierra | solo un vale | quiero mi dinero"
+            " | me bloquearon la tarjeta | bloqueo la tarjeta | bloquearon mi cuenta"
+            " | nadie contesta | nadie atiende | me dejaron sin dinero | semanas esperando"
+            " | se niegan a devolver | se niega a devolver",
             "de": "doppelt abgebucht | zweimal abgebucht | doppelt berechnet | keine erstattung"
             " | kein geld zuruck | niemand antwortet | niemand hilft"
             " | kundenservice ... katastrophe | miserabler service | aufgelegt"
             " | stunden in der warteschleife | koffer verloren | gepack verloren"
-            " | gestrandet | nur einen gutschein | will mein geld zuruck",
+            " | gestrandet | nur einen gutschein | will mein geld zuruck | karte gesperrt"
+            " | konto gesperrt | niemand geht ran | niemand erreichbar"
+            " | weigert sich ... erstatten | ohne vorwarnung gesperrt",
             "fr": "facture* deux fois | debite* deux fois | preleve* deux fois"
             " | pas de remboursement | jamais rembours* | personne ne repond"
             " | service client ... nul | service client ... catastrophique | m a raccroche"
             " | raccroche au nez | heures d attente | annule sans explication"
             " | bagage perdu | valise perdue | dort par terre | bloques a l aeroport"
-            " | seulement un bon | rembourser mon argent",
+            " | seulement un bon | rembourser mon argent | bloque ma carte"
+            " | bloque mon compte | personne ne decroche | injoignable"
+            " | refuse de rembourser | refusent de rembourser",
             "pt": "cobrad* duas vezes | cobranc* indevid* | cobraram duas vezes | sem reembolso"
             " | ninguem responde | ninguem resolve | atendimento pessimo"
             " | pessimo atendimento | desligaram na minha cara | horas esperando"
             " | so um voucher | quero meu dinheiro de volta | extraviaram minha mala"
-            " | mala extraviada",
+            " | mala extraviada | bloqueou meu | bloquearam minha | bloquearam meu"
+            " | ninguem atende | ninguem explica | se recusa a devolver",
             "it": "addebitat* due volte | doppio addebito | nessun rimborso | nessuno risponde"
             " | servizio clienti ... pessimo | pessimo servizio | mi hanno attaccato"
             " | ore di attesa | in attesa da ore | lasciato a terra | bagaglio smarrito"
-            " | valigia persa | solo un voucher | rivoglio i miei soldi",
+            " | valigia persa | solo un voucher | rivoglio i miei soldi | bloccato la carta"
+            " | bloccato il conto | nessuno risponde al telefono | irraggiungibil*"
+            " | si rifiuta di rimborsare",
         },
         weak={
             "en": "support | customer service | customer care | on hold | refund | charged"
             " | billed | ticket | complaint | agent | chat | waited | waiting | ignored"
-            " | useless | rude | no water | no food | without explanation",
+            " | useless | rude | no water | no food | without explanation | no warning"
+            " | without warning | hotline | weeks | months",
             "es": "atencion al cliente | soporte | reembolso | cobro | reclamacion | esperando"
             " | sin explicacion",
             "de": "kundenservice | kundendienst | hotline | erstattung | rechnung | beschwerde"
@@ -566,21 +680,29 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | doubl* the price | price ... doubl* | rip off | ripped off"
             " | added a ... fee | new ... fee ... buried | fee* ... buried"
             " | buried ... checkout | drip pricing | resort fee* | junk charge*"
-            " | surprise charge* | sneak* in ... fee*",
+            " | surprise charge* | sneak* in ... fee* | overdraft fee* | predatory"
+            " | fee hike | raised ... fees | charged me a ... fee | three times in one day"
+            " | fee ... on a",
             "es": "cargos ocultos | comisiones ocultas | subida ... sin aviso | sin previo aviso"
             " | publicidad enganosa | nos roban | reduflacion | timo | nueva tarifa oculta"
-            " | cargo sorpresa",
+            " | cargo sorpresa | comisiones abusivas | cobro abusivo | nueva comision"
+            " | comision por mantenimiento",
             "de": "versteckte kosten | versteckte gebuhren | ohne vorwarnung | ohne ankundigung"
             " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation"
-            " | neue gebuhr ... versteckt | gebuhr ... versteckt",
+            " | neue gebuhr ... versteckt | gebuhr ... versteckt | kontofuhrungsgebuhr"
+            " | gebuhrenerhohung | uberziehungsgebuhr | ohne ... zu informieren"
+            " | plotzlich ... gebuhr",
             "fr": "frais caches | sans prevenir | sans preavis | hausse ... sans"
             " | publicite mensongere | arnaque | reduflation | nouveaux frais ... caches"
-            " | frais ... surprise",
+            " | frais ... surprise | frais de tenue de compte | frais abusifs"
+            " | nouveaux frais | hausse des frais",
             "pt": "taxas escondidas | taxas ocultas | sem aviso | propaganda enganosa"
-            " | reduflacao | cobranca abusiva | nova taxa ... escondida | cobranca surpresa",
+            " | reduflacao | cobranca abusiva | nova taxa ... escondida | cobranca surpresa"
+            " | tarifa abusiva | taxa abusiva | nova tarifa | cobranca indevida",
             "it": "costi nascosti | commissioni nascoste | senza preavviso"
             " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza"
-            " | nuova commissione ... nascosta | addebito a sorpresa",
+            " | nuova commissione ... nascosta | addebito a sorpresa | commissioni abusive"
+            " | nuove commissioni | aumento ... canone",
         },
         weak={
             "en": "price | prices | bill | fee | fees | rate hike | price hike | went up | shrank"
@@ -617,26 +739,37 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | misleading ... eco friendly | climate claims ... false"
             " | emissions ... underreported | emissions ... understated"
             " | offsets & never existed | offsets & don t exist | offsets & worthless"
-            " | offsets & fake",
+            " | offsets & fake | financ* ... coal | lend* ... coal | fund* ... coal"
+            " | financ* ... fossil | lend* ... fossil | fund* ... fossil"
+            " | financ* ... pipeline* | lend* ... pipeline* | fracking | tar sands"
+            " | palm oil ... deforest* | plastic pollution | microplastic*"
+            " | pesticide* ... river | markets itself as green | pretends to be green"
+            " | climate hypocri*",
             "es": "contaminacion | contamina* ... rio | vertido* | residuos toxicos | derrame"
             " | emisiones toxicas | deforestacion | lavado verde | peces muertos"
-            " | compensaciones ... falsas | neutro en carbono ... enganoso",
+            " | compensaciones ... falsas | neutro en carbono ... enganoso"
+            " | financia* ... carbon | combustibles fosiles | se vende como verde",
             "de": "umweltverschmutzung | verschmutz* | umweltverstoss* | giftmull | abwasser"
             " | giftige abgase | greenwashing | abholzung | tote fische | olpest"
             " | ausgelaufen | klimaneutral ... irrefuhrend | kompensation* ... wertlos"
-            " | scheinkompensation",
+            " | scheinkompensation | finanziert ... kohle | fossile brennstoffe"
+            " | gibt sich grun",
             "fr": "pollution | pollue* | deversement | dechets toxiques | eaux usees"
             " | fumees toxiques | greenwashing | deforestation | poissons morts"
-            " | maree noire | neutre en carbone ... trompeur | compensation* ... bidon",
+            " | maree noire | neutre en carbone ... trompeur | compensation* ... bidon"
+            " | finance* ... charbon | energies fossiles | se dit verte",
             "pt": "poluic* | polui* | despejo | residuos toxicos | esgoto | vazamento de oleo"
             " | greenwashing | desmatamento | peixes mortos"
-            " | neutro em carbono ... enganoso | compensacoes ... falsas",
+            " | neutro em carbono ... enganoso | compensacoes ... falsas"
+            " | financia* ... carvao | combustiveis fosseis | se vende como verde",
             "it": "inquinament* | inquina* | scarich* | rifiuti tossici | sversamento"
             " | fumi tossici | greenwashing | deforestazione | pesci morti"
-            " | a impatto zero ... ingannevole | compensazioni ... false",
+            " | a impatto zero ... ingannevole | compensazioni ... false"
+            " | finanzia* ... carbone | combustibili fossili | si presenta come green",
         },
         weak={
-            "en": "river | environment | climate | plastic waste | emissions",
+            "en": "river | environment | climate | plastic waste | emissions | coal"
+            " | fossil fuel* | oil and gas | hypocrites",
             "es": "medio ambiente | emisiones",
             "de": "umwelt | emissionen",
             "fr": "environnement | emissions",
@@ -656,23 +789,33 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | heard that ... going bankrupt | insider says | leaked memo | 5g ... cancer"
             " | 5g ... covid | radiation ... kill* | radiation ... cancer"
             " | tower* ... cancer | anti 5g | hoax | not what they tell you | baseless"
-            " | debunk* | false claim* | viral claim* | unfounded",
+            " | debunk* | false claim* | viral claim* | unfounded | withdraw your money"
+            " | get your money out | pull your money out | about to collapse"
+            " | going to collapse | before it s deleted | what they don t tell you"
+            " | do your own research | like svb",
             "es": "encubr* | comparte antes ... borren | no quieren que sepas | despierten"
-            " | causa cancer | bulo | 5g ... cancer | 5g ... covid",
+            " | causa cancer | bulo | 5g ... cancer | 5g ... covid | saquen su dinero"
+            " | retiren su dinero | va a quebrar | a punto de quebrar"
+            " | antes de que lo borren | lo que no te cuentan",
             "de": "vertusch* | teilen bevor ... loschen | das wollen sie nicht | wacht auf"
-            " | verursacht krebs | 5g ... krebs",
+            " | verursacht krebs | 5g ... krebs | hebt euer geld ab | holt euer geld"
+            " | kurz vor der pleite | bevor es geloscht wird | was sie euch nicht sagen",
             "fr": "dissimul* | camoufl* | partagez avant ... supprim* | ils ne veulent pas"
-            " | reveillez vous | cause le cancer | 5g ... cancer",
+            " | reveillez vous | cause le cancer | 5g ... cancer | retirez votre argent"
+            " | sur le point de faire faillite | avant que ce soit supprime"
+            " | ce qu on ne vous dit pas",
             "pt": "encobr* | compartilhe antes ... apag* | nao querem que voce saiba | acordem"
-            " | causa cancer | 5g ... cancer",
+            " | causa cancer | 5g ... cancer | saquem seu dinheiro | tirem seu dinheiro"
+            " | vai quebrar | antes que apaguem | o que nao te contam",
             "it": "insabbia* | copr* tutto | condividete prima ... cancell* | non vogliono che"
-            " | svegliatevi | causa il cancro | bufala | 5g ... cancro",
+            " | svegliatevi | causa il cancro | bufala | 5g ... cancro | ritirate i soldi"
+            " | sta per fallire | prima che lo cancellino | quello che non vi dicono",
         },
         weak={
             "en": "apparently | allegedly | supposedly | they say | rumor | rumour | rumors"
             " | rumours | is it true | conspiracy | spread the word | my cousin works at"
             " | my friend works at | a friend who works at | an insider told me"
-            " | someone who works at | quietly | secretly",
+            " | someone who works at | quietly | secretly | trust me | word is | heard they",
             "es": "dicen que | supuestamente | rumor* | conspiracion | corre la voz"
             " | mi primo trabaja en | un amigo que trabaja en",
             "de": "angeblich | geruchte | verschworung | sagt es weiter"
@@ -694,17 +837,26 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | stop using | never buying ... again | never using ... again | never again"
             " | take our money elsewhere | taking my business elsewhere | stop flying"
             " | stop shopping at | stop ordering from | stop buying from | stop flying with"
-            " | everyone to stop",
-            "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas",
-            "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder",
-            "fr": "boycott* | n achetez plus | arretez d acheter | plus jamais",
-            "pt": "boicot* | nao comprem | parem de comprar | nunca mais",
-            "it": "boicott* | non comprate | smettete di comprare | mai piu",
+            " | everyone to stop | move your money | close your account*"
+            " | cancel your account* | delete your account* | closing my account & join us"
+            " | closing my account & credit union | cancel* ... & join us"
+            " | take your business elsewhere",
+            "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas"
+            " | cierren sus cuentas | cancelen sus cuentas | saquen su dinero de",
+            "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder | kundigt eure konten"
+            " | wechselt die bank | geht weg von",
+            "fr": "boycott* | n achetez plus | arretez d acheter | plus jamais"
+            " | fermez vos comptes | changez de banque",
+            "pt": "boicot* | nao comprem | parem de comprar | nunca mais | fechem suas contas"
+            " | troquem de banco",
+            "it": "boicott* | non comprate | smettete di comprare | mai piu | chiudete i conti"
+            " | cambiate banca",
         },
         weak={
             "en": "cancel your | cancelling my | canceling my | cancelled my | canceled my"
             " | switching to | switched ... because | done with | delete ... app"
-            " | uninstall*",
+            " | uninstall* | closing my account | closed my account"
+            " | moving ... to a credit union | join us",
             "es": "cancelar ... contrato | me cambio a | me doy de baja | dar de baja",
             "de": "kundige* | gekundigt | wechsle zu | wechseln zu",
             "fr": "resilie* | je resilie | je change pour",
@@ -726,22 +878,31 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | go to hell | burn in hell | rot in hell | burn ... down | should be shot"
             " | kill yourself | kys | die in a fire | bastards | assholes | arseholes"
             " | dickheads | jerks | losers | braindead | brain dead | thieves | crooks"
-            " | liars | disgusting company | wankers | twats | cunts",
+            " | liars | disgusting company | wankers | twats | cunts | parasites | leeches"
+            " | vultures | bloodsuckers | crooked | criminals | hope they ... bankrupt"
+            " | hope they ... rot | hope they ... burn | hope you ... rot | piece of shit"
+            " | pieces of shit | subhuman",
             "es": "idiotas | idiota | imbeciles | imbecil | estupidos | subnormales | gilipollas"
             " | cabrones | hijos de puta | hdp | ladrones | mierda | payasos | malditos"
-            " | que se vayan a la | vete a la | sinverguenzas | mentirosos | putos",
+            " | que se vayan a la | vete a la | sinverguenzas | mentirosos | putos"
+            " | parasitos | chupasangres | buitres | ojala quiebren | ojala se hundan"
+            " | sanguijuelas | delincuentes",
             "de": "idioten | idiot | vollidioten | arschlocher | arschloch | wichser"
             " | drecksladen | drecksfirma | scheissladen | scheissfirma | scheiss"
             " | verbrecher | betruger | versager | penner | spasten | lugner | mistladen"
             " | verbrecherbande | diebesbande | betrugerbande | abzockerbande | abzocker"
-            " | verbrecher*",
+            " | verbrecher* | parasiten | blutsauger | aasgeier | hoffentlich ... pleite"
+            " | kriminelle",
             "fr": "connards | connard | encules | abrutis | imbeciles | cons | merde | voleurs"
-            " | escrocs | pourris | menteurs | salauds | ordures | allez vous faire",
+            " | escrocs | pourris | menteurs | salauds | ordures | allez vous faire"
+            " | parasites | sangsues | vautours | crapules | bandits",
             "pt": "idiotas | imbecis | babacas | otarios | merda | ladroes | vagabundos"
             " | canalhas | filhos da puta | fdp | porcaria | mentirosos | vao se foder"
-            " | cambada",
+            " | cambada | parasitas | sanguessugas | abutres | bandidos | corja",
             "it": "idioti | imbecilli | cretini | coglioni | stronzi | merda | ladri | buffoni"
-            " | bastardi | vaffanculo | fanculo | truffatori | bugiardi | pezzi di",
+            " | bastardi | vaffanculo | fanculo | truffatori | bugiardi | pezzi di"
+            " | parassiti | sanguisughe | avvoltoi | spero che falliscano | delinquenti"
+            " | criminali",
         },
         weak={
             "en": "fuck* | shit* | crap* | damn | trash | garbage | sucks | stupid | dumb | clown"
