@@ -77,7 +77,15 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | in the er | cockroach* | insects in | worm in my | hair in my food"
             " | mouse in | rat in | maggots | expired ... sold | rotten | undercooked"
             " | raw chicken | safety defect | collapsed on | brakes failed"
-            " | steering failed | toxic smell | chemical smell | swallowed",
+            " | steering failed | toxic smell | chemical smell | swallowed | losing power"
+            " | lost power while | loses power | shuts off while driving"
+            " | shut down while driving | stalled on the highway | stalls on the"
+            " | sudden acceleration | unintended acceleration | brakes fail*"
+            " | brake failure | steering lock* | airbag* ... fail* | seatbelt* ... fail*"
+            " | tipped over | tip over | rash after | skin burns | hives | side effects"
+            " | adverse reaction* | mislabel* | wrong dosage | shattered | fell apart"
+            " | sharp edge* | asbestos | benzene | bacteria | safety complaints | nhtsa"
+            " | cpsc | fda warn*",
             "es": "retira* del mercado | retirada del mercado | retira* ... lotes | explot*"
             " | incendi* | se incendio | quemadura* | herid* | hospitaliz* | intoxica*"
             " | contamina* | salmonela | listeria | reaccion alergica | alergen*"
@@ -85,7 +93,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | moho | aterrizaje de emergencia | evacuad* | paramedicos | humo en"
             " | heridos | intoxicados | me quem* | se quemo | me intoxique | me enferme"
             " | cucaracha* | pelo en | insectos en | caducad* | podrid* | echaba chispas"
-            " | dio calambre | se prendio fuego",
+            " | dio calambre | se prendio fuego | se apaga solo | se apaga en marcha"
+            " | pierde potencia | frenos fallan | fallan los frenos | falla de frenos"
+            " | efectos secundarios | bacterias",
             "de": "ruckruf* | *ruckruf | zuruckgerufen | explodiert | explosion | in brand"
             " | brand ausgebrochen | feuerwehr | brannte | abgebrannt | in flammen"
             " | verbrennung* | verletzt* | verletzung* | krankenhaus | klinik | vergiftung"
@@ -94,7 +104,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | glassplitter | stromschlag | giftig* | notlandung | evakuiert | sanitater"
             " | rauch in der kabine | verletzte | triebwerksbrand | *brand ... verletzt*"
             " | verbrannt | krank geworden | kakerlake* | haare im | insekten im"
-            " | abgelaufen* | verdorben* | funken | stromschlag bekommen | fing feuer",
+            " | abgelaufen* | verdorben* | funken | stromschlag bekommen | fing feuer"
+            " | schaltet sich ... ab | geht wahrend der fahrt aus | verliert leistung"
+            " | bremsen versagen | bremsversagen | nebenwirkungen | bakterien",
             "fr": "rappel ... produit* | rappel conso | rappel ... lots | rappelle ... lots"
             " | rappelle ... produits | explos* | prend feu | pris feu | incendie | brule*"
             " | brulure* | bless* | hospitalis* | urgences | intoxication* | contamin*"
@@ -102,13 +114,17 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | deces | decede | moisissure | eclats de verre | electrocut* | toxique"
             " | atterrissage d urgence | evacue* | pompiers | fumee dans | blesses"
             " | intoxique* | malade apres | cafard* | cheveu dans | insectes dans | perime*"
-            " | pourri* | etincelles | a pris feu",
+            " | pourri* | etincelles | a pris feu | s eteint tout seul"
+            " | s arrete en roulant | perte de puissance | freins lachent"
+            " | defaillance des freins | effets secondaires | bacteries",
             "pt": "recall | recolh* | retira* do mercado | explod* | explosao | pegou fogo"
             " | incendio | queimadura* | ferid* | hospitaliz* | intoxica* | contamina*"
             " | salmonela | listeria | reacao alergica | alergen* | superaquec* | mofo"
             " | bolor | choque eletrico | toxico | pouso de emergencia | evacuad*"
             " | paramedicos | fumaca na | feridos | me queimei | passei mal | intoxicacao"
-            " | barata* | cabelo na | insetos na | vencid* | estragad* | faiscas",
+            " | barata* | cabelo na | insetos na | vencid* | estragad* | faiscas"
+            " | desliga sozinho | desliga em movimento | perde potencia | freios falham"
+            " | falha nos freios | efeitos colaterais | bacterias",
             "it": "richiamo di | richiama ... lotti | ritira* dal mercato | ritira* ... lott*"
             " | esplos* | esplod* | prende fuoco | preso fuoco | incendio | ustion*"
             " | ferit* | ricoverat* | pronto soccorso | intossica* | contamina*"
@@ -116,7 +132,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | muffa | frammenti di vetro | folgorat* | tossic* | atterraggio di emergenza"
             " | evacuat* | soccorritori | fumo in cabina | feriti | mi sono bruciat*"
             " | sono stat* male | intossicazione | scarafagg* | capello nel | insetti nel"
-            " | scadut* | avariat* | scintille | ha preso fuoco",
+            " | scadut* | avariat* | scintille | ha preso fuoco | si spegne da sola"
+            " | si spegne in marcia | perde potenza | freni ... cedono | guasto ai freni"
+            " | effetti collaterali | batteri",
         },
         weak={
             "en": "battery | burn | burning | smoke | =sickness | vomiting | rash | fire | died"
@@ -166,7 +184,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | complaint filed | filed a complaint | antitrust | sanction*"
             " | ordered to pay | orders ... to pay | department of transportation"
             " | must pay ... fine | to pay ... penalty | consent order | cease and desist"
-            " | settlement with regulators | regulator* ... order* | whistleblower lawsuit",
+            " | settlement with regulators | regulator* ... order* | whistleblower lawsuit"
+            " | recall investigation | safety probe | ftc complaint",
             "es": "demanda* | denuncia* | querella | accion colectiva | multa* | sancion*"
             " | investigacion | investiga | tribunal | juez | fiscalia | imputad* | ilegal*"
             " | regulador | profeco | consumo abre | expediente | condenad* a pagar"
@@ -239,40 +258,49 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | unauthori* charges | charges i didn t make | fraudulent charges"
             " | fraudulent text* | fake ... texts | fake ... emails | smishing | spoofed"
             " | impersonat* | pretending to be | posing as | privacy violation"
-            " | privacy nightmare | recording ... without",
+            " | privacy nightmare | recording ... without | no auth"
+            " | without authentication | no authentication | remotely ... unlock*"
+            " | remote unlock | unlock* ... remotely | start* ... remotely"
+            " | api ... exposed | open database | misconfigured | exposed database"
+            " | customer records | records exposed | stolen credentials"
+            " | credential stuffing | zero day | data ... for sale | for sale on",
             "es": "brecha de ... datos | filtracion | filtrad* | hackead* | hackeo | hackers"
             " | ciberataque | datos ... expuestos | datos ... robados | robo de datos"
             " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad"
             " | numero de pasaporte | datos de cualquier | contrasenas en texto plano"
             " | me vaciaron la cuenta | cargos no autorizados | cargos que no hice"
             " | se hacen pasar por | sms fraudulentos | correos falsos | robaron mis datos"
-            " | espian",
+            " | espian | sin autenticacion | base de datos expuesta | registros expuestos",
             "de": "datenleck | *datenleck | datenpanne | datenschutzverletzung | gehackt | hacker"
             " | hackerangriff | cyberangriff | *angriff ... daten | daten ... gestohlen"
             " | daten ... offengelegt | phishing | betrug* | sicherheitslucke | abzocke"
             " | abgezockt | passnummer* | daten ... beliebige* | passworter im klartext"
             " | konto leergeraumt | konto geplundert | nicht autorisierte abbuchungen"
             " | geben sich als | gefalschte sms | betrugerische sms | gefalschte e mails"
-            " | daten geklaut | ausspioniert",
+            " | daten geklaut | ausspioniert | ohne authentifizierung | datenbank ... offen"
+            " | ungeschutzt* ... daten",
             "fr": "fuite de donnees | fuite | pirat* | hacke* | cyberattaque"
             " | donnees ... exposees | donnees ... volees | vol de donnees | hameconnage"
             " | phishing | arnaque* | escroquerie | faille de securite | usurpation"
             " | numero de passeport | donnees de n importe qui | mots de passe en clair"
             " | vider leur compte | vide mon compte | prelevements frauduleux"
             " | debits frauduleux | sms frauduleux | faux sms | faux mails"
-            " | se font passer pour | usurpation | espionn*",
+            " | se font passer pour | usurpation | espionn* | sans authentification"
+            " | base de donnees exposee",
             "pt": "vazamento | vazad* | hackead* | hacker* | ataque hacker | ciberataque"
             " | dados ... expostos | dados ... roubados | golpe* | phishing | fraude"
             " | falha de seguranca | numero do passaporte | dados de qualquer"
             " | senhas em texto | esvaziaram minha conta | limparam minha conta"
             " | cobrancas nao autorizadas | compras que nao fiz | sms falsos"
-            " | se passando por | golpistas | clonaram | cartao clonado",
+            " | se passando por | golpistas | clonaram | cartao clonado | sem autenticacao"
+            " | banco de dados exposto",
             "it": "violazione ... dati | fuga di dati | furto di dati | hackerat* | hacker"
             " | attacco informatico | cyberattacco | dati ... esposti | dati ... rubati"
             " | truffa* | phishing | falla di sicurezza | numero di passaporto"
             " | dati di chiunque | password in chiaro | svuotato il conto"
             " | prosciugato il conto | addebiti non autorizzati | sms truffa | finti sms"
-            " | si spacciano per | clonat* | spiano",
+            " | si spacciano per | clonat* | spiano | senza autenticazione"
+            " | database esposto",
         },
         weak={
             "en": "security | privacy | passwords | credentials | account ... taken | suspicious",
@@ -318,14 +346,23 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | replac* workers with | replac* staff with | fired ... by email"
             " | fired ... via email | fired ... over zoom | mass layoff* | redundancies"
             " | wage cuts | poverty wages | no sick pay | zero hour*"
-            " | record profits & layoff* | record profits & job cuts",
+            " | record profits & layoff* | record profits & job cuts | move production to"
+            " | moving production to | moves production to | offshoring | shut* ... plant"
+            " | shutting ... factory | closing ... plant | close ... plant | out of a job"
+            " | out of work | lose their jobs | losing their jobs | grueling shifts"
+            " | brutal shifts | forced overtime | mandatory overtime | injured workers"
+            " | worker died | worker killed | workplace death | osha | unsafe conditions"
+            " | heat exhaustion",
             "es": "despid* & sindica* | despedir* & sindica* | represalia* | trabajo infantil"
             " | trabajo forzoso | explotacion laboral | explota* ... trabajador* | acoso"
             " | horas extra* ... pag* | salarios impagos | huelga | despidos ... bonos"
             " | escupi* | jornadas de ... horas | sin descanso | amenazas de despido"
             " | obligados a trabajar | descuentan ... sueldo | cierre de ... sucursales"
             " | cierra ... sucursales | despidos masivos | recortes de plantilla"
-            " | recorte de empleos | despidos & beneficios record",
+            " | recorte de empleos | despidos & beneficios record | trasladar la produccion"
+            " | traslada la produccion | cierre de la planta | cierra la planta"
+            " | perderan su empleo | turnos agotadores | horas extra obligatorias"
+            " | accidente laboral",
             "de": "gekundigt & gewerkschaft* | entlass* & gewerkschaft*"
             " | entlassungen & rekordgewinn* | gewerkschaft* ... gekundigt"
             " | betriebsrat ... drohung* | drohungen ... betriebsrat"
@@ -334,27 +371,35 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | entlassungen ... boni | gespuckt | mobbing | ohne pause"
             " | kundigungsdrohung* | zur arbeit gezwungen | lohnabzug* | stellenabbau"
             " | filialschliessung* | kundigungswelle | massenentlassung*"
-            " | schliesst ... filialen | streicht ... stellen",
+            " | schliesst ... filialen | streicht ... stellen | verlagert die produktion"
+            " | werksschliessung | schliesst das werk | verlieren ihren job | arbeitsunfall"
+            " | zwangsuberstunden",
             "fr": "licenci* & syndica* | licenciements & profits records | represailles"
             " | travail des enfants | travail force | exploitation | exploite*"
             " | harcelement | heures sup* ... non payees | salaires impayes | greve"
             " | licenciements abusifs | licenciements ... primes | crache | sans pause"
             " | menaces de licenciement | forces a travailler | retenues sur salaire"
             " | suppressions de postes | suppression de postes | plan social"
-            " | fermeture de ... agences | ferme ... agences | licenciements massifs",
+            " | fermeture de ... agences | ferme ... agences | licenciements massifs"
+            " | delocalis* | fermeture de l usine | ferme l usine | perdent leur emploi"
+            " | accident du travail | cadences infernales",
             "pt": "demit* & sindica* | demissoes & lucro recorde | retaliac* | trabalho infantil"
             " | trabalho escravo | trabalho forcado | explorac* | assedio"
             " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*"
             " | jornadas de ... horas | sem descanso | ameacas de demissao"
             " | obrigados a trabalhar | demissoes em massa | cortes de ... empregos"
-            " | fechamento de agencias | fecha ... agencias | demissao em massa",
+            " | fechamento de agencias | fecha ... agencias | demissao em massa"
+            " | transferir a producao | fechamento da fabrica | fecha a fabrica"
+            " | perdem o emprego | acidente de trabalho | jornada exaustiva",
             "it": "licenzia* & sindaca* | licenziamenti & utili record | ritorsion*"
             " | lavoro minorile | lavoro forzato | sfruttament* | sfruttat* | molestie"
             " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*"
             " | turni di ... ore | senza riposo | minacce di licenziamento"
             " | costretti a lavorare | esuberi | tagli al personale"
             " | tagli ... posti di lavoro | chiusura di ... filiali | chiude ... filiali"
-            " | licenziamenti di massa",
+            " | licenziamenti di massa | delocalizz* | chiusura dello stabilimento"
+            " | chiude lo stabilimento | perdono il lavoro | incidente sul lavoro"
+            " | turni massacranti",
         },
         weak={
             "en": "layoffs | laid off | fired | union | workers | staff | employees | wages"
@@ -408,13 +453,19 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | twice the rate | redlining | pay gap | women paid less"
             " | blind customers ... cannot | blind customers ... can t"
             " | deaf customers ... cannot | wheelchair users ... cannot"
-            " | no wheelchair access | not accessible to | no audio | no braille",
+            " | no wheelchair access | not accessible to | no audio | no braille"
+            " | paid less than | passed over for promotion | glass ceiling"
+            " | gender discrimination | age discrimination | ageist | fired ... pregnant"
+            " | pregnant ... fired | sexual harassment | hostile work environment"
+            " | unequal pay",
             "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
             " | se negaron a atender | no ... accesible | silla de ruedas ... no"
             " | inmigrante de mierda | sudaca* | vete a tu pais | por ser negr*"
             " | por mi acento | por su acento | por llevar velo | lector de pantalla ... no"
             " | me negaron ... por | por ser mujer | por ser gay | trato diferente"
-            " | clientes ciegos ... no | sin acceso para sillas | brecha salarial",
+            " | clientes ciegos ... no | sin acceso para sillas | brecha salarial"
+            " | cobran menos que | ganan menos que | acoso sexual"
+            " | despedida por estar embarazada | discriminacion por edad",
             "de": "rassist* | diskriminier* | sexistisch | homophob* | transphob*"
             " | frauenfeindlich | nicht barrierefrei | rollstuhl ... nicht"
             " | bedienung verweigert | scheiss auslander | geh zuruck in dein land"
@@ -422,26 +473,32 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | wegen ihres kopftuchs | wegen meines akzents | screenreader ... nicht"
             " | wegen meiner herkunft | wegen meines namens | benachteiligt"
             " | blinde kunden ... nicht | nicht rollstuhlgerecht | ungleich behandelt"
-            " | lohnlucke",
+            " | lohnlucke | weniger bezahlt als | verdienen weniger als"
+            " | sexuelle belastigung | wegen schwangerschaft gekundigt"
+            " | altersdiskriminierung",
             "fr": "racis* | discrimin* | sexiste | homophob* | transphob* | refuse* de servir"
             " | pas accessible | inaccessible | fauteuil roulant ... pas"
             " | voile ... refuse* | refuse* ... voile | sale arabe | sale noir"
             " | retourne dans ton pays | a cause de mon accent | a cause de son accent"
             " | a cause de sa couleur | a cause de ma couleur | lecteur d ecran ... pas"
             " | refuse ... a cause de | traite* differemment | clients aveugles ... pas"
-            " | pas accessible aux fauteuils | inegalite salariale",
+            " | pas accessible aux fauteuils | inegalite salariale | payees moins que"
+            " | payes moins que | harcelement sexuel | licenciee ... enceinte"
+            " | discrimination a l age",
             "pt": "racis* | discrimina* | machista | sexista | homofob* | transfob*"
             " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao"
             " | volta pro seu pais | volta para o seu pais | por causa da minha cor"
             " | por ser negr* | por causa do meu sotaque | leitor de tela ... nao"
             " | negaram ... por ser | tratamento diferente | clientes cegos ... nao"
-            " | sem acessibilidade | desigualdade salarial",
+            " | sem acessibilidade | desigualdade salarial | ganham menos que"
+            " | recebem menos que | assedio sexual | demitida ... gravida",
             "it": "razzis* | discrimina* | sessista | omofob* | transfob* | rifiutat* di servire"
             " | non ... accessibile | sedia a rotelle ... non | torna al tuo paese"
             " | per il colore della pelle | per il mio accento | per il suo accento"
             " | sporco negro | sporchi negri | screen reader ... non | rifiutat* ... perche"
             " | trattat* diversamente | clienti ciechi ... non | senza accessibilita"
-            " | barriere architettoniche | divario salariale",
+            " | barriere architettoniche | divario salariale | pagate meno | pagati meno"
+            " | molestie sessuali | licenziata ... incinta",
         },
         weak={
             "en": "wheelchair | disabled people | disabled customer* | disabled user*"
@@ -472,35 +529,41 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | accounts customers never | unauthori* accounts | sales quotas | misselling"
             " | mis selling | sold ... unwanted | loans to his own | loans to her own"
             " | self dealing | conflict of interest | nepotism | accounting scandal"
-            " | auditor resigned | going concern | bank run | liquidity crisis",
+            " | auditor resigned | going concern | bank run | liquidity crisis"
+            " | sold ... shares ... before | dumped ... shares | insider selling"
+            " | misled investors | overstated revenue | inflated ... revenue"
+            " | inflated ... numbers | inflated ... sales",
             "es": "fraude | malversacion | irregularidades contables | irregularidades | dimite"
             " | dimision | renuncia* ... director | quiebra | insolvencia | soborno*"
             " | blanqueo | lavado de dinero | acciones se desploman | desplome | impago"
             " | reestructuracion de deuda | acreedores | rescate financiero"
             " | cuentas falsas | cuotas de venta | conflicto de interes"
-            " | escandalo contable | crisis de liquidez",
+            " | escandalo contable | crisis de liquidez | vendio acciones antes"
+            " | engano a los inversores",
             "de": "betrug | bilanzbetrug | bilanzfalschung | unregelmassigkeiten | veruntreuung"
             " | rucktritt | tritt zuruck | insolvenz | pleite | bestechung | geldwasche"
             " | aktie ... bricht ein | kurssturz | fehlverhalten | zahlungsausfall"
             " | umschuldung | glaubiger | rettungspaket | fake konten | scheinkonten"
-            " | verkaufsdruck | interessenkonflikt | bilanzskandal | liquiditatskrise",
+            " | verkaufsdruck | interessenkonflikt | bilanzskandal | liquiditatskrise"
+            " | aktien ... vor ... verkauft | anleger getauscht",
             "fr": "fraude | detournement | irregularites comptables | irregularites | demission"
             " | demissionne | faillite | insolvabilite | corruption | pots de vin"
             " | blanchiment | action ... chute | effondrement | defaut de paiement"
             " | restructuration de la dette | creanciers | plan de sauvetage | faux comptes"
             " | objectifs de vente | conflit d interets | scandale comptable"
-            " | crise de liquidite",
+            " | crise de liquidite | vendu ... actions avant | trompe les investisseurs",
             "pt": "fraude | desvio | irregularidades contabeis | irregularidades | renuncia*"
             " | falencia | recuperacao judicial | propina | corrupcao | lavagem de dinheiro"
             " | acoes despencam | calote | reestruturacao da divida | credores"
             " | resgate financeiro | contas falsas | metas abusivas"
-            " | conflito de interesses | escandalo contabil | crise de liquidez",
+            " | conflito de interesses | escandalo contabil | crise de liquidez"
+            " | vendeu acoes antes | enganou investidores",
             "it": "frode | appropriazione indebita | irregolarita contabili | irregolarita"
             " | dimission* | si dimette | bancarotta | fallimento | insolvenza | corruzione"
             " | tangent* | riciclaggio | titolo crolla | insolvenza"
             " | ristrutturazione del debito | creditori | salvataggio | conti falsi"
             " | obiettivi di vendita | conflitto di interessi | scandalo contabile"
-            " | crisi di liquidita",
+            " | crisi di liquidita | vendut* azioni prima | ingannato gli investitori",
         },
         weak={
             "en": "ceo | cfo | board | shares | stock | investors | auditors | shares fall",
@@ -534,31 +597,38 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | keeps crashing | crashing ... update | won t open | can t log in"
             " | cannot log in | can t access my account | can t access ... account"
             " | payments ... failing | declined everywhere | service unavailable"
-            " | not working again | broken since the update | since the update ... can t",
+            " | not working again | broken since the update | since the update ... can t"
+            " | bricked | bricking | won t start | wouldn t start | update broke"
+            " | update ... broke | can t unlock my car | locked out of my car",
             "es": "caida ... red | caida del servicio | sin servicio | sin senal ... horas"
             " | sin internet ... dias | apagon | interrupcion del servicio"
             " | no funciona ... horas | sistemas caidos | sistema caido | caida total"
             " | app caida | no puedo entrar | no puedo acceder | la app se cierra"
-            " | se cae la app | no funciona desde",
+            " | se cae la app | no funciona desde | dejo inservibles | no arranca"
+            " | la actualizacion rompio",
             "de": "storung | ausfall | netzausfall | *ausfall | kein netz ... stunden"
             " | seit stunden ... kein | kein internet ... tage | funkloch"
             " | systeme ausgefallen | systemausfall | app ... ausgefallen | server ... down"
             " | komme nicht rein | kann mich nicht einloggen | app sturzt ab"
-            " | sturzt standig ab | geht seit ... nicht",
+            " | sturzt standig ab | geht seit ... nicht | lahmgelegt | springt nicht an"
+            " | update ... kaputt",
             "fr": "panne | coupure | pas de reseau ... heures | reseau ... en panne"
             " | sans internet ... jours | interruption de service | systemes en panne"
             " | panne informatique | panne generale | application en panne"
             " | impossible de me connecter | l appli plante | plante a chaque"
-            " | ne marche plus depuis | bug depuis la mise a jour",
+            " | ne marche plus depuis | bug depuis la mise a jour | ne demarre plus"
+            " | la mise a jour a bloque | bloquees par la mise a jour",
             "pt": "pane | queda ... rede | fora do ar | sem sinal ... horas | sem servico"
             " | sem internet ... dias | sistemas fora do ar | sistema fora do ar"
             " | pane geral | aplicativo fora do ar | nao consigo entrar"
-            " | nao consigo acessar | o app trava | fecha sozinho",
+            " | nao consigo acessar | o app trava | fecha sozinho | nao liga mais"
+            " | atualizacao travou | nao da partida",
             "it": "disservizio | interruzione del servizio | rete ... down | senza rete"
             " | senza segnale ... ore | senza internet ... giorni | blackout"
             " | sistemi in tilt | sistema in tilt | guasto informatico | app in tilt"
             " | non riesco ad accedere | l app si blocca | si chiude da sola"
-            " | non funziona da",
+            " | non funziona da | non si avvia | l aggiornamento ha bloccato"
+            " | bloccate dall aggiornamento",
         },
         weak={
             "en": "down | no signal | no service | not working | can t connect | dropped calls"
@@ -608,7 +678,11 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | still waiting ... weeks | still waiting ... months | refuses to refund"
             " | refused to refund | won t reimburse | refuse* to reimburse"
             " | says it s his problem | says it s my problem | says it s her problem"
-            " | blamed me | no compensation",
+            " | blamed me | no compensation | won t take it back | refuse* to take it back"
+            " | sold me a ... flood* | sold ... as new | sold me a lemon | warranty denied"
+            " | denied my warranty | refused ... warranty | voided my warranty"
+            " | waiting for a part | months waiting | no replacement | lied to me"
+            " | ignored my emails | ignoring my calls",
             "es": "me cobr* ... dos veces | cobr* dos veces | cobro doble | cobro indebido"
             " | sin reembolso | no ... devuelven | nadie ... responde | nadie me ayuda"
             " | pesimo servicio | pesima atencion | servicio ... pesimo"
@@ -617,14 +691,18 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | me dejaron en tierra | solo un vale | quiero mi dinero"
             " | me bloquearon la tarjeta | bloqueo la tarjeta | bloquearon mi cuenta"
             " | nadie contesta | nadie atiende | me dejaron sin dinero | semanas esperando"
-            " | se niegan a devolver | se niega a devolver",
+            " | se niegan a devolver | se niega a devolver | no me lo quieren cambiar"
+            " | como nuevo ... vendieron | vendieron ... como nuevo | garantia denegada"
+            " | me mintieron | meses esperando",
             "de": "doppelt abgebucht | zweimal abgebucht | doppelt berechnet | keine erstattung"
             " | kein geld zuruck | niemand antwortet | niemand hilft"
             " | kundenservice ... katastrophe | miserabler service | aufgelegt"
             " | stunden in der warteschleife | koffer verloren | gepack verloren"
             " | gestrandet | nur einen gutschein | will mein geld zuruck | karte gesperrt"
             " | konto gesperrt | niemand geht ran | niemand erreichbar"
-            " | weigert sich ... erstatten | ohne vorwarnung gesperrt",
+            " | weigert sich ... erstatten | ohne vorwarnung gesperrt"
+            " | als neuwagen verkauft | als neu verkauft | unfallwagen"
+            " | garantie verweigert | haben mich angelogen | monatelang",
             "fr": "facture* deux fois | debite* deux fois | preleve* deux fois"
             " | pas de remboursement | jamais rembours* | personne ne repond"
             " | service client ... nul | service client ... catastrophique | m a raccroche"
@@ -632,19 +710,22 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | bagage perdu | valise perdue | dort par terre | bloques a l aeroport"
             " | seulement un bon | rembourser mon argent | bloque ma carte"
             " | bloque mon compte | personne ne decroche | injoignable"
-            " | refuse de rembourser | refusent de rembourser",
+            " | refuse de rembourser | refusent de rembourser | vendu comme neuf"
+            " | vendue comme neuve | garantie refusee | m ont menti | des mois d attente",
             "pt": "cobrad* duas vezes | cobranc* indevid* | cobraram duas vezes | sem reembolso"
             " | ninguem responde | ninguem resolve | atendimento pessimo"
             " | pessimo atendimento | desligaram na minha cara | horas esperando"
             " | so um voucher | quero meu dinheiro de volta | extraviaram minha mala"
             " | mala extraviada | bloqueou meu | bloquearam minha | bloquearam meu"
-            " | ninguem atende | ninguem explica | se recusa a devolver",
+            " | ninguem atende | ninguem explica | se recusa a devolver | vendido como novo"
+            " | garantia negada | mentiram para mim | meses esperando",
             "it": "addebitat* due volte | doppio addebito | nessun rimborso | nessuno risponde"
             " | servizio clienti ... pessimo | pessimo servizio | mi hanno attaccato"
             " | ore di attesa | in attesa da ore | lasciato a terra | bagaglio smarrito"
             " | valigia persa | solo un voucher | rivoglio i miei soldi | bloccato la carta"
             " | bloccato il conto | nessuno risponde al telefono | irraggiungibil*"
-            " | si rifiuta di rimborsare",
+            " | si rifiuta di rimborsare | venduto come nuovo | venduta come nuova"
+            " | garanzia negata | mi hanno mentito | mesi di attesa",
         },
         weak={
             "en": "support | customer service | customer care | on hold | refund | charged"
@@ -682,27 +763,34 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | buried ... checkout | drip pricing | resort fee* | junk charge*"
             " | surprise charge* | sneak* in ... fee* | overdraft fee* | predatory"
             " | fee hike | raised ... fees | charged me a ... fee | three times in one day"
-            " | fee ... on a",
+            " | fee ... on a | a month to use | pay to unlock | locked behind a paywall"
+            " | locked behind a subscription | subscription ... already in | dealer markup"
+            " | surcharge | auto renew* ... without | charged after cancel*",
             "es": "cargos ocultos | comisiones ocultas | subida ... sin aviso | sin previo aviso"
             " | publicidad enganosa | nos roban | reduflacion | timo | nueva tarifa oculta"
             " | cargo sorpresa | comisiones abusivas | cobro abusivo | nueva comision"
-            " | comision por mantenimiento",
+            " | comision por mantenimiento | suscripcion para usar | pagar para desbloquear"
+            " | recargo",
             "de": "versteckte kosten | versteckte gebuhren | ohne vorwarnung | ohne ankundigung"
             " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation"
             " | neue gebuhr ... versteckt | gebuhr ... versteckt | kontofuhrungsgebuhr"
             " | gebuhrenerhohung | uberziehungsgebuhr | ohne ... zu informieren"
-            " | plotzlich ... gebuhr",
+            " | plotzlich ... gebuhr | abo fur ... bereits | bezahlen um ... freizuschalten"
+            " | aufschlag",
             "fr": "frais caches | sans prevenir | sans preavis | hausse ... sans"
             " | publicite mensongere | arnaque | reduflation | nouveaux frais ... caches"
             " | frais ... surprise | frais de tenue de compte | frais abusifs"
-            " | nouveaux frais | hausse des frais",
+            " | nouveaux frais | hausse des frais | abonnement pour utiliser"
+            " | payer pour debloquer | supplement cache",
             "pt": "taxas escondidas | taxas ocultas | sem aviso | propaganda enganosa"
             " | reduflacao | cobranca abusiva | nova taxa ... escondida | cobranca surpresa"
-            " | tarifa abusiva | taxa abusiva | nova tarifa | cobranca indevida",
+            " | tarifa abusiva | taxa abusiva | nova tarifa | cobranca indevida"
+            " | assinatura para usar | pagar para desbloquear | sobretaxa",
             "it": "costi nascosti | commissioni nascoste | senza preavviso"
             " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza"
             " | nuova commissione ... nascosta | addebito a sorpresa | commissioni abusive"
-            " | nuove commissioni | aumento ... canone",
+            " | nuove commissioni | aumento ... canone | abbonamento per usare"
+            " | pagare per sbloccare | sovrapprezzo",
         },
         weak={
             "en": "price | prices | bill | fee | fees | rate hike | price hike | went up | shrank"
@@ -744,28 +832,34 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | financ* ... pipeline* | lend* ... pipeline* | fracking | tar sands"
             " | palm oil ... deforest* | plastic pollution | microplastic*"
             " | pesticide* ... river | markets itself as green | pretends to be green"
-            " | climate hypocri*",
+            " | climate hypocri* | cheated on emissions | emissions cheat* | defeat device"
+            " | dieselgate | emissions tests ... cheat* | cheat* ... emissions"
+            " | falsified emissions",
             "es": "contaminacion | contamina* ... rio | vertido* | residuos toxicos | derrame"
             " | emisiones toxicas | deforestacion | lavado verde | peces muertos"
             " | compensaciones ... falsas | neutro en carbono ... enganoso"
-            " | financia* ... carbon | combustibles fosiles | se vende como verde",
+            " | financia* ... carbon | combustibles fosiles | se vende como verde"
+            " | truco las emisiones | manipulacion de emisiones",
             "de": "umweltverschmutzung | verschmutz* | umweltverstoss* | giftmull | abwasser"
             " | giftige abgase | greenwashing | abholzung | tote fische | olpest"
             " | ausgelaufen | klimaneutral ... irrefuhrend | kompensation* ... wertlos"
             " | scheinkompensation | finanziert ... kohle | fossile brennstoffe"
-            " | gibt sich grun",
+            " | gibt sich grun | abgasskandal | abgasmanipulation | abschalteinrichtung",
             "fr": "pollution | pollue* | deversement | dechets toxiques | eaux usees"
             " | fumees toxiques | greenwashing | deforestation | poissons morts"
             " | maree noire | neutre en carbone ... trompeur | compensation* ... bidon"
-            " | finance* ... charbon | energies fossiles | se dit verte",
+            " | finance* ... charbon | energies fossiles | se dit verte"
+            " | triche aux emissions | logiciel truqueur",
             "pt": "poluic* | polui* | despejo | residuos toxicos | esgoto | vazamento de oleo"
             " | greenwashing | desmatamento | peixes mortos"
             " | neutro em carbono ... enganoso | compensacoes ... falsas"
-            " | financia* ... carvao | combustiveis fosseis | se vende como verde",
+            " | financia* ... carvao | combustiveis fosseis | se vende como verde"
+            " | fraude nas emissoes | manipulacao de emissoes",
             "it": "inquinament* | inquina* | scarich* | rifiuti tossici | sversamento"
             " | fumi tossici | greenwashing | deforestazione | pesci morti"
             " | a impatto zero ... ingannevole | compensazioni ... false"
-            " | finanzia* ... carbone | combustibili fossili | si presenta come green",
+            " | finanzia* ... carbone | combustibili fossili | si presenta come green"
+            " | truccato le emissioni | manipolazione delle emissioni",
         },
         weak={
             "en": "river | environment | climate | plastic waste | emissions | coal"
@@ -792,30 +886,39 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | debunk* | false claim* | viral claim* | unfounded | withdraw your money"
             " | get your money out | pull your money out | about to collapse"
             " | going to collapse | before it s deleted | what they don t tell you"
-            " | do your own research | like svb",
+            " | do your own research | like svb | send* your ... to the government"
+            " | spying on you | listening to your conversations"
+            " | record* your conversations | tracking chip | mark my words"
+            " | nobody is talking about | the media won t",
             "es": "encubr* | comparte antes ... borren | no quieren que sepas | despierten"
             " | causa cancer | bulo | 5g ... cancer | 5g ... covid | saquen su dinero"
             " | retiren su dinero | va a quebrar | a punto de quebrar"
-            " | antes de que lo borren | lo que no te cuentan",
+            " | antes de que lo borren | lo que no te cuentan | te espian"
+            " | escuchan tus conversaciones | nadie habla de esto",
             "de": "vertusch* | teilen bevor ... loschen | das wollen sie nicht | wacht auf"
             " | verursacht krebs | 5g ... krebs | hebt euer geld ab | holt euer geld"
-            " | kurz vor der pleite | bevor es geloscht wird | was sie euch nicht sagen",
+            " | kurz vor der pleite | bevor es geloscht wird | was sie euch nicht sagen"
+            " | horen euch ab | spionieren euch aus | niemand spricht daruber",
             "fr": "dissimul* | camoufl* | partagez avant ... supprim* | ils ne veulent pas"
             " | reveillez vous | cause le cancer | 5g ... cancer | retirez votre argent"
             " | sur le point de faire faillite | avant que ce soit supprime"
-            " | ce qu on ne vous dit pas",
+            " | ce qu on ne vous dit pas | vous espionne | ecoute vos conversations"
+            " | personne n en parle",
             "pt": "encobr* | compartilhe antes ... apag* | nao querem que voce saiba | acordem"
             " | causa cancer | 5g ... cancer | saquem seu dinheiro | tirem seu dinheiro"
-            " | vai quebrar | antes que apaguem | o que nao te contam",
+            " | vai quebrar | antes que apaguem | o que nao te contam | te espionam"
+            " | ouvem suas conversas | ninguem fala disso",
             "it": "insabbia* | copr* tutto | condividete prima ... cancell* | non vogliono che"
             " | svegliatevi | causa il cancro | bufala | 5g ... cancro | ritirate i soldi"
-            " | sta per fallire | prima che lo cancellino | quello che non vi dicono",
+            " | sta per fallire | prima che lo cancellino | quello che non vi dicono"
+            " | vi spiano | ascoltano le vostre conversazioni | nessuno ne parla",
         },
         weak={
             "en": "apparently | allegedly | supposedly | they say | rumor | rumour | rumors"
             " | rumours | is it true | conspiracy | spread the word | my cousin works at"
             " | my friend works at | a friend who works at | an insider told me"
-            " | someone who works at | quietly | secretly | trust me | word is | heard they",
+            " | someone who works at | quietly | secretly | trust me | word is | heard they"
+            " | look it up | wake up",
             "es": "dicen que | supuestamente | rumor* | conspiracion | corre la voz"
             " | mi primo trabaja en | un amigo que trabaja en",
             "de": "angeblich | geruchte | verschworung | sagt es weiter"
@@ -840,7 +943,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | everyone to stop | move your money | close your account*"
             " | cancel your account* | delete your account* | closing my account & join us"
             " | closing my account & credit union | cancel* ... & join us"
-            " | take your business elsewhere",
+            " | take your business elsewhere | don t buy a | do not buy"
+            " | avoid ... at all costs | steer clear of",
             "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas"
             " | cierren sus cuentas | cancelen sus cuentas | saquen su dinero de",
             "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder | kundigt eure konten"
@@ -856,7 +960,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             "en": "cancel your | cancelling my | canceling my | cancelled my | canceled my"
             " | switching to | switched ... because | done with | delete ... app"
             " | uninstall* | closing my account | closed my account"
-            " | moving ... to a credit union | join us",
+            " | moving ... to a credit union | join us | spread this | tell everyone"
+            " | stay away from",
             "es": "cancelar ... contrato | me cambio a | me doy de baja | dar de baja",
             "de": "kundige* | gekundigt | wechsle zu | wechseln zu",
             "fr": "resilie* | je resilie | je change pour",
