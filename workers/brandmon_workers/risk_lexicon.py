@@ -60,9 +60,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | food poisoning | poisoned | mold in | mould in | glass shards | glass in"
             " | metal fragments | piece of metal | choking hazard | choked | electrocuted"
             " | shock hazard | toxic chemicals | lead levels | carcinogen* | safety hazard"
-            " | fire hazard | died after | deaths | killed ... people | killed ... child"
+            " | fire hazard | died after | =deaths | killed ... people | killed ... child"
             " | killed ... driver | fatal | unsafe | smoke coming | swollen battery"
-            " | predator* | grooming | let strangers | strangers ... message*"
+            " | predator* | =grooming | let strangers | strangers ... message*"
             " | strangers ... contact* | child safety | fail* to call ... help"
             " | fail* to call 911 | fail* to alert | fail* to detect"
             " | couldn t call ... help | could not call ... help"
@@ -72,20 +72,24 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | skipped inspection* | skip* ... safety check* | cracked engine*"
             " | brake* fail* | airbag* | carbon monoxide | faulty wiring | lead paint"
             " | near miss | hurt my | burned my | burnt my | caused a fire | started a fire"
-            " | set ... on fire | sparking | sparks flew | shocked me | gave me a shock"
+            " | set ... on fire | =sparking | sparks flew | shocked me | gave me a shock"
             " | made me sick | made us sick | got sick after | sick after eating"
             " | in the er | cockroach* | insects in | worm in my | hair in my food"
-            " | mouse in | rat in | maggots | expired ... sold | rotten | undercooked"
-            " | raw chicken | safety defect | collapsed on | brakes failed"
-            " | steering failed | toxic smell | chemical smell | swallowed | losing power"
-            " | lost power while | loses power | shuts off while driving"
-            " | shut down while driving | stalled on the highway | stalls on the"
-            " | sudden acceleration | unintended acceleration | brakes fail*"
-            " | brake failure | steering lock* | airbag* ... fail* | seatbelt* ... fail*"
-            " | tipped over | tip over | rash after | skin burns | hives | side effects"
-            " | adverse reaction* | mislabel* | wrong dosage | shattered | fell apart"
-            " | sharp edge* | asbestos | benzene | bacteria | safety complaints | nhtsa"
-            " | cpsc | fda warn*",
+            " | mouse in | rat in | maggots | expired ... sold | rotten food | rotten meat"
+            " | was rotten | were rotten | undercooked | raw chicken | safety defect"
+            " | collapsed on | brakes failed | steering failed | toxic smell"
+            " | chemical smell | swallowed | losing power | lost power while | loses power"
+            " | shuts off while driving | shut down while driving | stalled on the highway"
+            " | stalls on the | sudden acceleration | unintended acceleration"
+            " | brakes fail* | brake failure | steering lock* | airbag* ... fail*"
+            " | seatbelt* ... fail* | tipped over | tip over | rash after | skin burns"
+            " | hives | side effects | adverse reaction* | mislabel* | wrong dosage"
+            " | shattered | fell apart | sharp edge* | asbestos | benzene | bacteria"
+            " | safety complaints | nhtsa | cpsc | fda warn* | mercury levels | mercury in"
+            " | contains mercury | traces of mercury | arsenic | formaldehyde | cadmium"
+            " | legal limit | above the limit | times the limit | banned substance*"
+            " | banned ingredient* | chemical burn* | blisters | blistering | stop using it"
+            " | don t use it | do not use",
             "es": "retira* del mercado | retirada del mercado | retira* ... lotes | explot*"
             " | incendi* | se incendio | quemadura* | herid* | hospitaliz* | intoxica*"
             " | contamina* | salmonela | listeria | reaccion alergica | alergen*"
@@ -95,7 +99,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | cucaracha* | pelo en | insectos en | caducad* | podrid* | echaba chispas"
             " | dio calambre | se prendio fuego | se apaga solo | se apaga en marcha"
             " | pierde potencia | frenos fallan | fallan los frenos | falla de frenos"
-            " | efectos secundarios | bacterias",
+            " | efectos secundarios | bacterias | mercurio | arsenico | formaldehido"
+            " | limite legal | ampollas | dejen de usar",
             "de": "ruckruf* | *ruckruf | zuruckgerufen | explodiert | explosion | in brand"
             " | brand ausgebrochen | feuerwehr | brannte | abgebrannt | in flammen"
             " | verbrennung* | verletzt* | verletzung* | krankenhaus | klinik | vergiftung"
@@ -106,7 +111,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | verbrannt | krank geworden | kakerlake* | haare im | insekten im"
             " | abgelaufen* | verdorben* | funken | stromschlag bekommen | fing feuer"
             " | schaltet sich ... ab | geht wahrend der fahrt aus | verliert leistung"
-            " | bremsen versagen | bremsversagen | nebenwirkungen | bakterien",
+            " | bremsen versagen | bremsversagen | nebenwirkungen | bakterien | quecksilber"
+            " | arsen | formaldehyd | grenzwert | blasen auf der haut | nicht mehr benutzen",
             "fr": "rappel ... produit* | rappel conso | rappel ... lots | rappelle ... lots"
             " | rappelle ... produits | explos* | prend feu | pris feu | incendie | brule*"
             " | brulure* | bless* | hospitalis* | urgences | intoxication* | contamin*"
@@ -116,7 +122,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | intoxique* | malade apres | cafard* | cheveu dans | insectes dans | perime*"
             " | pourri* | etincelles | a pris feu | s eteint tout seul"
             " | s arrete en roulant | perte de puissance | freins lachent"
-            " | defaillance des freins | effets secondaires | bacteries",
+            " | defaillance des freins | effets secondaires | bacteries | mercure | arsenic"
+            " | formaldehyde | limite legale | cloques | arretez de l utiliser",
             "pt": "recall | recolh* | retira* do mercado | explod* | explosao | pegou fogo"
             " | incendio | queimadura* | ferid* | hospitaliz* | intoxica* | contamina*"
             " | salmonela | listeria | reacao alergica | alergen* | superaquec* | mofo"
@@ -124,7 +131,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | paramedicos | fumaca na | feridos | me queimei | passei mal | intoxicacao"
             " | barata* | cabelo na | insetos na | vencid* | estragad* | faiscas"
             " | desliga sozinho | desliga em movimento | perde potencia | freios falham"
-            " | falha nos freios | efeitos colaterais | bacterias",
+            " | falha nos freios | efeitos colaterais | bacterias | mercurio | arsenico"
+            " | formol | limite legal | bolhas na pele | parem de usar",
             "it": "richiamo di | richiama ... lotti | ritira* dal mercato | ritira* ... lott*"
             " | esplos* | esplod* | prende fuoco | preso fuoco | incendio | ustion*"
             " | ferit* | ricoverat* | pronto soccorso | intossica* | contamina*"
@@ -134,7 +142,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | sono stat* male | intossicazione | scarafagg* | capello nel | insetti nel"
             " | scadut* | avariat* | scintille | ha preso fuoco | si spegne da sola"
             " | si spegne in marcia | perde potenza | freni ... cedono | guasto ai freni"
-            " | effetti collaterali | batteri",
+            " | effetti collaterali | batteri | mercurio | arsenico | formaldeide"
+            " | limite di legge | vesciche | smettete di usarl*",
         },
         weak={
             "en": "battery | burn | burning | smoke | =sickness | vomiting | rash | fire | died"
@@ -238,7 +247,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | exposed ... passwords | exposed ... emails | exposed ... addresses"
             " | accessed ... names | accessed ... customer* | stolen ... data"
             " | personal data ... stolen | compromised | unauthori* access"
-            " | unauthenticated | sim swap* | phishing | scam | scammers | scammed"
+            " | unauthenticated | sim swap* | =phishing | scam | scammers | scammed"
             " | fake account ... card | fake ... giveaway | identity theft"
             " | passwords exposed | security flaw | vulnerability | data exposed | dark web"
             " | sell* your ... data | sell* ... location | sell* ... data to"
@@ -263,14 +272,17 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | remote unlock | unlock* ... remotely | start* ... remotely"
             " | api ... exposed | open database | misconfigured | exposed database"
             " | customer records | records exposed | stolen credentials"
-            " | credential stuffing | zero day | data ... for sale | for sale on",
+            " | credential stuffing | zero day | data ... for sale | for sale on"
+            " | being sold on | sold on a forum | hackers selling"
+            " | posted online ... customer* | dumped online | leaked online",
             "es": "brecha de ... datos | filtracion | filtrad* | hackead* | hackeo | hackers"
             " | ciberataque | datos ... expuestos | datos ... robados | robo de datos"
             " | estafa* | phishing | suplantacion | fraude ... cuenta | vulnerabilidad"
             " | numero de pasaporte | datos de cualquier | contrasenas en texto plano"
             " | me vaciaron la cuenta | cargos no autorizados | cargos que no hice"
             " | se hacen pasar por | sms fraudulentos | correos falsos | robaron mis datos"
-            " | espian | sin autenticacion | base de datos expuesta | registros expuestos",
+            " | espian | sin autenticacion | base de datos expuesta | registros expuestos"
+            " | a la venta en | venden los datos | publicados en internet",
             "de": "datenleck | *datenleck | datenpanne | datenschutzverletzung | gehackt | hacker"
             " | hackerangriff | cyberangriff | *angriff ... daten | daten ... gestohlen"
             " | daten ... offengelegt | phishing | betrug* | sicherheitslucke | abzocke"
@@ -278,7 +290,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | konto leergeraumt | konto geplundert | nicht autorisierte abbuchungen"
             " | geben sich als | gefalschte sms | betrugerische sms | gefalschte e mails"
             " | daten geklaut | ausspioniert | ohne authentifizierung | datenbank ... offen"
-            " | ungeschutzt* ... daten",
+            " | ungeschutzt* ... daten | zum verkauf angeboten | im netz veroffentlicht"
+            " | daten ... verkauft",
             "fr": "fuite de donnees | fuite | pirat* | hacke* | cyberattaque"
             " | donnees ... exposees | donnees ... volees | vol de donnees | hameconnage"
             " | phishing | arnaque* | escroquerie | faille de securite | usurpation"
@@ -286,21 +299,23 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | vider leur compte | vide mon compte | prelevements frauduleux"
             " | debits frauduleux | sms frauduleux | faux sms | faux mails"
             " | se font passer pour | usurpation | espionn* | sans authentification"
-            " | base de donnees exposee",
+            " | base de donnees exposee | mises en vente | vendues sur un forum"
+            " | publiees en ligne",
             "pt": "vazamento | vazad* | hackead* | hacker* | ataque hacker | ciberataque"
             " | dados ... expostos | dados ... roubados | golpe* | phishing | fraude"
             " | falha de seguranca | numero do passaporte | dados de qualquer"
             " | senhas em texto | esvaziaram minha conta | limparam minha conta"
             " | cobrancas nao autorizadas | compras que nao fiz | sms falsos"
             " | se passando por | golpistas | clonaram | cartao clonado | sem autenticacao"
-            " | banco de dados exposto",
+            " | banco de dados exposto | a venda em | vendidos em forum"
+            " | vazados na internet",
             "it": "violazione ... dati | fuga di dati | furto di dati | hackerat* | hacker"
             " | attacco informatico | cyberattacco | dati ... esposti | dati ... rubati"
             " | truffa* | phishing | falla di sicurezza | numero di passaporto"
             " | dati di chiunque | password in chiaro | svuotato il conto"
             " | prosciugato il conto | addebiti non autorizzati | sms truffa | finti sms"
             " | si spacciano per | clonat* | spiano | senza autenticazione"
-            " | database esposto",
+            " | database esposto | in vendita su | venduti su un forum | pubblicati online",
         },
         weak={
             "en": "security | privacy | passwords | credentials | account ... taken | suspicious",
@@ -333,26 +348,29 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | workers ... exploit* | unsafe working conditions | layoff* & bonus*"
             " | laid off & bonus* | lay off & bonus* | layoff* & record profit*"
             " | lay off & record profit* | laid off & record profit* | job cuts & bonus*"
-            " | fired & union* | fire* & unioniz* | strike | walkout | on strike | spit* in"
-            " | whistleblower | toxic workplace | mistreat* | underpaid"
-            " | pressur* ... pilots | pressur* ... staff | pressur* ... workers"
-            " | pressur* ... employees | pressur* ... drivers | pressur* ... nurses"
-            " | forced to work | made to work ... unpaid | dock* ... pay"
-            " | pay for their own uniforms | no bathroom breaks | no breaks | overwork*"
-            " | duty hour* | exhausted crew* | pay cuts & bonus* | close ... branches"
-            " | closing ... branches | closing ... stores | close ... stores"
-            " | store closures | branch closures | plant closure* | job cuts"
-            " | cutting ... jobs | axing ... jobs | slashing ... jobs | outsourc* ... jobs"
-            " | replac* workers with | replac* staff with | fired ... by email"
-            " | fired ... via email | fired ... over zoom | mass layoff* | redundancies"
-            " | wage cuts | poverty wages | no sick pay | zero hour*"
-            " | record profits & layoff* | record profits & job cuts | move production to"
-            " | moving production to | moves production to | offshoring | shut* ... plant"
-            " | shutting ... factory | closing ... plant | close ... plant | out of a job"
-            " | out of work | lose their jobs | losing their jobs | grueling shifts"
-            " | brutal shifts | forced overtime | mandatory overtime | injured workers"
-            " | worker died | worker killed | workplace death | osha | unsafe conditions"
-            " | heat exhaustion",
+            " | fired & union* | fire* & unioniz* | on strike | strike action"
+            " | workers strike | go on strike | went on strike | going on strike"
+            " | strike at | strikes at | walkout | on strike | spit* in | whistleblower"
+            " | toxic workplace | mistreat* | underpaid | pressur* ... pilots"
+            " | pressur* ... staff | pressur* ... workers | pressur* ... employees"
+            " | pressur* ... drivers | pressur* ... nurses | forced to work"
+            " | made to work ... unpaid | dock* ... pay | pay for their own uniforms"
+            " | no bathroom breaks | no breaks | overwork* | duty hour* | exhausted crew*"
+            " | pay cuts & bonus* | close ... branches | closing ... branches"
+            " | closing ... stores | close ... stores | store closures | branch closures"
+            " | plant closure* | job cuts | cutting ... jobs | axing ... jobs"
+            " | slashing ... jobs | outsourc* ... jobs | replac* workers with"
+            " | replac* staff with | fired ... by email | fired ... via email"
+            " | fired ... over zoom | mass layoff* | redundancies | wage cuts"
+            " | poverty wages | no sick pay | zero hour* | record profits & layoff*"
+            " | record profits & job cuts | move production to | moving production to"
+            " | moves production to | offshoring | shut* ... plant | shutting ... factory"
+            " | closing ... plant | close ... plant | out of a job | out of work"
+            " | lose their jobs | losing their jobs | grueling shifts | brutal shifts"
+            " | forced overtime | mandatory overtime | injured workers | worker died"
+            " | worker killed | workplace death | osha | unsafe conditions"
+            " | heat exhaustion | toilet break* | bathroom break* | lose a day s pay"
+            " | docked ... pay | docking ... pay | pay docked",
             "es": "despid* & sindica* | despedir* & sindica* | represalia* | trabajo infantil"
             " | trabajo forzoso | explotacion laboral | explota* ... trabajador* | acoso"
             " | horas extra* ... pag* | salarios impagos | huelga | despidos ... bonos"
@@ -362,7 +380,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | recorte de empleos | despidos & beneficios record | trasladar la produccion"
             " | traslada la produccion | cierre de la planta | cierra la planta"
             " | perderan su empleo | turnos agotadores | horas extra obligatorias"
-            " | accidente laboral",
+            " | accidente laboral | pausas para ir al bano | les descuentan el dia",
             "de": "gekundigt & gewerkschaft* | entlass* & gewerkschaft*"
             " | entlassungen & rekordgewinn* | gewerkschaft* ... gekundigt"
             " | betriebsrat ... drohung* | drohungen ... betriebsrat"
@@ -373,7 +391,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | filialschliessung* | kundigungswelle | massenentlassung*"
             " | schliesst ... filialen | streicht ... stellen | verlagert die produktion"
             " | werksschliessung | schliesst das werk | verlieren ihren job | arbeitsunfall"
-            " | zwangsuberstunden",
+            " | zwangsuberstunden | toilettenpause* | lohn ... abgezogen",
             "fr": "licenci* & syndica* | licenciements & profits records | represailles"
             " | travail des enfants | travail force | exploitation | exploite*"
             " | harcelement | heures sup* ... non payees | salaires impayes | greve"
@@ -382,7 +400,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | suppressions de postes | suppression de postes | plan social"
             " | fermeture de ... agences | ferme ... agences | licenciements massifs"
             " | delocalis* | fermeture de l usine | ferme l usine | perdent leur emploi"
-            " | accident du travail | cadences infernales",
+            " | accident du travail | cadences infernales | pauses toilettes"
+            " | retenue sur salaire",
             "pt": "demit* & sindica* | demissoes & lucro recorde | retaliac* | trabalho infantil"
             " | trabalho escravo | trabalho forcado | explorac* | assedio"
             " | horas extras ... pag* | greve | demissoes ... bonus | cuspi*"
@@ -390,7 +409,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | obrigados a trabalhar | demissoes em massa | cortes de ... empregos"
             " | fechamento de agencias | fecha ... agencias | demissao em massa"
             " | transferir a producao | fechamento da fabrica | fecha a fabrica"
-            " | perdem o emprego | acidente de trabalho | jornada exaustiva",
+            " | perdem o emprego | acidente de trabalho | jornada exaustiva"
+            " | pausa para o banheiro | desconto no salario",
             "it": "licenzia* & sindaca* | licenziamenti & utili record | ritorsion*"
             " | lavoro minorile | lavoro forzato | sfruttament* | sfruttat* | molestie"
             " | straordinari non pagati | sciopero | licenziamenti ... bonus | sputat*"
@@ -399,11 +419,11 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | tagli ... posti di lavoro | chiusura di ... filiali | chiude ... filiali"
             " | licenziamenti di massa | delocalizz* | chiusura dello stabilimento"
             " | chiude lo stabilimento | perdono il lavoro | incidente sul lavoro"
-            " | turni massacranti",
+            " | turni massacranti | pause bagno | trattenuta in busta paga",
         },
         weak={
             "en": "layoffs | laid off | fired | union | workers | staff | employees | wages"
-            " | layoffs | laid off",
+            " | layoffs | laid off | strike",
             "es": "despidos | trabajadores | sindicato | salarios",
             "de": "entlassungen | mitarbeiter | gewerkschaft | lohne",
             "fr": "licenciements | salaries | syndicat | salaires",
@@ -457,7 +477,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | paid less than | passed over for promotion | glass ceiling"
             " | gender discrimination | age discrimination | ageist | fired ... pregnant"
             " | pregnant ... fired | sexual harassment | hostile work environment"
-            " | unequal pay",
+            " | unequal pay | not one ... dark skin | nothing for dark skin | no shades for"
+            " | ignores dark skin | excludes ... dark skin | only ... light skin"
+            " | whitewash*",
             "es": "racista | racismo | discrimina* | sexista | homofob* | transfob* | machista"
             " | se negaron a atender | no ... accesible | silla de ruedas ... no"
             " | inmigrante de mierda | sudaca* | vete a tu pais | por ser negr*"
@@ -465,7 +487,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | me negaron ... por | por ser mujer | por ser gay | trato diferente"
             " | clientes ciegos ... no | sin acceso para sillas | brecha salarial"
             " | cobran menos que | ganan menos que | acoso sexual"
-            " | despedida por estar embarazada | discriminacion por edad",
+            " | despedida por estar embarazada | discriminacion por edad"
+            " | nada para piel oscura | ningun tono para",
             "de": "rassist* | diskriminier* | sexistisch | homophob* | transphob*"
             " | frauenfeindlich | nicht barrierefrei | rollstuhl ... nicht"
             " | bedienung verweigert | scheiss auslander | geh zuruck in dein land"
@@ -475,7 +498,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | blinde kunden ... nicht | nicht rollstuhlgerecht | ungleich behandelt"
             " | lohnlucke | weniger bezahlt als | verdienen weniger als"
             " | sexuelle belastigung | wegen schwangerschaft gekundigt"
-            " | altersdiskriminierung",
+            " | altersdiskriminierung | nichts fur dunkle haut | keine nuance fur",
             "fr": "racis* | discrimin* | sexiste | homophob* | transphob* | refuse* de servir"
             " | pas accessible | inaccessible | fauteuil roulant ... pas"
             " | voile ... refuse* | refuse* ... voile | sale arabe | sale noir"
@@ -484,21 +507,23 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | refuse ... a cause de | traite* differemment | clients aveugles ... pas"
             " | pas accessible aux fauteuils | inegalite salariale | payees moins que"
             " | payes moins que | harcelement sexuel | licenciee ... enceinte"
-            " | discrimination a l age",
+            " | discrimination a l age | rien pour les peaux foncees | aucune teinte pour",
             "pt": "racis* | discrimina* | machista | sexista | homofob* | transfob*"
             " | recus* a atender | nao ... acessivel | cadeira de rodas ... nao"
             " | volta pro seu pais | volta para o seu pais | por causa da minha cor"
             " | por ser negr* | por causa do meu sotaque | leitor de tela ... nao"
             " | negaram ... por ser | tratamento diferente | clientes cegos ... nao"
             " | sem acessibilidade | desigualdade salarial | ganham menos que"
-            " | recebem menos que | assedio sexual | demitida ... gravida",
+            " | recebem menos que | assedio sexual | demitida ... gravida"
+            " | nada para pele negra | nenhum tom para",
             "it": "razzis* | discrimina* | sessista | omofob* | transfob* | rifiutat* di servire"
             " | non ... accessibile | sedia a rotelle ... non | torna al tuo paese"
             " | per il colore della pelle | per il mio accento | per il suo accento"
             " | sporco negro | sporchi negri | screen reader ... non | rifiutat* ... perche"
             " | trattat* diversamente | clienti ciechi ... non | senza accessibilita"
             " | barriere architettoniche | divario salariale | pagate meno | pagati meno"
-            " | molestie sessuali | licenziata ... incinta",
+            " | molestie sessuali | licenziata ... incinta | niente per pelli scure"
+            " | nessuna tonalita per",
         },
         weak={
             "en": "wheelchair | disabled people | disabled customer* | disabled user*"
@@ -582,7 +607,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
         label="outage",
         weight=0.75,
         strong={
-            "en": "outage | outages | blackout | service disruption | network down | service down"
+            "en": "outage | outages | service disruption | network down | service down"
             " | is down ... hours | down for hours | down all day | down all morning"
             " | down again | no service ... hours | no signal ... hours | can t call 911"
             " | down nationwide | nationwide outage | 911 ... fail* | calls fail*"
@@ -599,40 +624,45 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | payments ... failing | declined everywhere | service unavailable"
             " | not working again | broken since the update | since the update ... can t"
             " | bricked | bricking | won t start | wouldn t start | update broke"
-            " | update ... broke | can t unlock my car | locked out of my car",
+            " | update ... broke | can t unlock my car | locked out of my car"
+            " | errors at checkout | checkout ... errors | orders aren t going through"
+            " | payments aren t going through | can t place ... order* | can t check out"
+            " | error ... checkout",
             "es": "caida ... red | caida del servicio | sin servicio | sin senal ... horas"
             " | sin internet ... dias | apagon | interrupcion del servicio"
             " | no funciona ... horas | sistemas caidos | sistema caido | caida total"
             " | app caida | no puedo entrar | no puedo acceder | la app se cierra"
             " | se cae la app | no funciona desde | dejo inservibles | no arranca"
-            " | la actualizacion rompio",
+            " | la actualizacion rompio | error al pagar | no se pueden hacer pedidos",
             "de": "storung | ausfall | netzausfall | *ausfall | kein netz ... stunden"
             " | seit stunden ... kein | kein internet ... tage | funkloch"
             " | systeme ausgefallen | systemausfall | app ... ausgefallen | server ... down"
             " | komme nicht rein | kann mich nicht einloggen | app sturzt ab"
             " | sturzt standig ab | geht seit ... nicht | lahmgelegt | springt nicht an"
-            " | update ... kaputt",
+            " | update ... kaputt | fehler beim bezahlen | bestellungen ... nicht durch",
             "fr": "panne | coupure | pas de reseau ... heures | reseau ... en panne"
             " | sans internet ... jours | interruption de service | systemes en panne"
             " | panne informatique | panne generale | application en panne"
             " | impossible de me connecter | l appli plante | plante a chaque"
             " | ne marche plus depuis | bug depuis la mise a jour | ne demarre plus"
-            " | la mise a jour a bloque | bloquees par la mise a jour",
+            " | la mise a jour a bloque | bloquees par la mise a jour | erreur au paiement"
+            " | commandes ne passent pas",
             "pt": "pane | queda ... rede | fora do ar | sem sinal ... horas | sem servico"
             " | sem internet ... dias | sistemas fora do ar | sistema fora do ar"
             " | pane geral | aplicativo fora do ar | nao consigo entrar"
             " | nao consigo acessar | o app trava | fecha sozinho | nao liga mais"
-            " | atualizacao travou | nao da partida",
+            " | atualizacao travou | nao da partida | erro no pagamento"
+            " | pedidos nao passam",
             "it": "disservizio | interruzione del servizio | rete ... down | senza rete"
             " | senza segnale ... ore | senza internet ... giorni | blackout"
             " | sistemi in tilt | sistema in tilt | guasto informatico | app in tilt"
             " | non riesco ad accedere | l app si blocca | si chiude da sola"
             " | non funziona da | non si avvia | l aggiornamento ha bloccato"
-            " | bloccate dall aggiornamento",
+            " | bloccate dall aggiornamento | errore al pagamento | ordini non passano",
         },
         weak={
             "en": "down | no signal | no service | not working | can t connect | dropped calls"
-            " | no internet | offline | won t load | crashed | crashes",
+            " | no internet | offline | won t load | crashed | crashes | blackout",
             "es": "no funciona | sin senal | sin conexion | caido",
             "de": "funktioniert nicht | kein netz | keine verbindung | offline",
             "fr": "ne marche pas | ne fonctionne pas | pas de reseau | plus de connexion",
@@ -682,7 +712,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | sold me a ... flood* | sold ... as new | sold me a lemon | warranty denied"
             " | denied my warranty | refused ... warranty | voided my warranty"
             " | waiting for a part | months waiting | no replacement | lied to me"
-            " | ignored my emails | ignoring my calls",
+            " | ignored my emails | ignoring my calls | money taken ... no package"
+            " | no package | never arrived | never received | emails bounce | no tracking"
+            " | is this company even real | disappeared with",
             "es": "me cobr* ... dos veces | cobr* dos veces | cobro doble | cobro indebido"
             " | sin reembolso | no ... devuelven | nadie ... responde | nadie me ayuda"
             " | pesimo servicio | pesima atencion | servicio ... pesimo"
@@ -693,7 +725,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | nadie contesta | nadie atiende | me dejaron sin dinero | semanas esperando"
             " | se niegan a devolver | se niega a devolver | no me lo quieren cambiar"
             " | como nuevo ... vendieron | vendieron ... como nuevo | garantia denegada"
-            " | me mintieron | meses esperando",
+            " | me mintieron | meses esperando | nunca llego | nunca llegaron"
+            " | pedido ... nunca | sin paquete",
             "de": "doppelt abgebucht | zweimal abgebucht | doppelt berechnet | keine erstattung"
             " | kein geld zuruck | niemand antwortet | niemand hilft"
             " | kundenservice ... katastrophe | miserabler service | aufgelegt"
@@ -702,7 +735,8 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | konto gesperrt | niemand geht ran | niemand erreichbar"
             " | weigert sich ... erstatten | ohne vorwarnung gesperrt"
             " | als neuwagen verkauft | als neu verkauft | unfallwagen"
-            " | garantie verweigert | haben mich angelogen | monatelang",
+            " | garantie verweigert | haben mich angelogen | monatelang | nie angekommen"
+            " | nie geliefert | paket ... nie",
             "fr": "facture* deux fois | debite* deux fois | preleve* deux fois"
             " | pas de remboursement | jamais rembours* | personne ne repond"
             " | service client ... nul | service client ... catastrophique | m a raccroche"
@@ -711,21 +745,24 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | seulement un bon | rembourser mon argent | bloque ma carte"
             " | bloque mon compte | personne ne decroche | injoignable"
             " | refuse de rembourser | refusent de rembourser | vendu comme neuf"
-            " | vendue comme neuve | garantie refusee | m ont menti | des mois d attente",
+            " | vendue comme neuve | garantie refusee | m ont menti | des mois d attente"
+            " | jamais arrive* | jamais recu | colis ... jamais",
             "pt": "cobrad* duas vezes | cobranc* indevid* | cobraram duas vezes | sem reembolso"
             " | ninguem responde | ninguem resolve | atendimento pessimo"
             " | pessimo atendimento | desligaram na minha cara | horas esperando"
             " | so um voucher | quero meu dinheiro de volta | extraviaram minha mala"
             " | mala extraviada | bloqueou meu | bloquearam minha | bloquearam meu"
             " | ninguem atende | ninguem explica | se recusa a devolver | vendido como novo"
-            " | garantia negada | mentiram para mim | meses esperando",
+            " | garantia negada | mentiram para mim | meses esperando | nunca chegou"
+            " | nunca chegaram | pedido ... nunca",
             "it": "addebitat* due volte | doppio addebito | nessun rimborso | nessuno risponde"
             " | servizio clienti ... pessimo | pessimo servizio | mi hanno attaccato"
             " | ore di attesa | in attesa da ore | lasciato a terra | bagaglio smarrito"
             " | valigia persa | solo un voucher | rivoglio i miei soldi | bloccato la carta"
             " | bloccato il conto | nessuno risponde al telefono | irraggiungibil*"
             " | si rifiuta di rimborsare | venduto come nuovo | venduta come nuova"
-            " | garanzia negata | mi hanno mentito | mesi di attesa",
+            " | garanzia negata | mi hanno mentito | mesi di attesa | mai arrivat*"
+            " | mai ricevut* | assistenza clienti sparita | sparit* ... assistenza",
         },
         weak={
             "en": "support | customer service | customer care | on hold | refund | charged"
@@ -765,32 +802,38 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | fee hike | raised ... fees | charged me a ... fee | three times in one day"
             " | fee ... on a | a month to use | pay to unlock | locked behind a paywall"
             " | locked behind a subscription | subscription ... already in | dealer markup"
-            " | surcharge | auto renew* ... without | charged after cancel*",
+            " | surcharge | auto renew* ... without | charged after cancel*"
+            " | smaller and costs the same | smaller ... same price"
+            " | smaller ... costs the same | less product ... same price | less in the box"
+            " | fewer ... same price",
             "es": "cargos ocultos | comisiones ocultas | subida ... sin aviso | sin previo aviso"
             " | publicidad enganosa | nos roban | reduflacion | timo | nueva tarifa oculta"
             " | cargo sorpresa | comisiones abusivas | cobro abusivo | nueva comision"
             " | comision por mantenimiento | suscripcion para usar | pagar para desbloquear"
-            " | recargo",
+            " | recargo | mas pequeno ... mismo precio | menos cantidad ... mismo precio",
             "de": "versteckte kosten | versteckte gebuhren | ohne vorwarnung | ohne ankundigung"
             " | preiserhohung ... ohne | irrefuhrende werbung | abzocke | shrinkflation"
             " | neue gebuhr ... versteckt | gebuhr ... versteckt | kontofuhrungsgebuhr"
             " | gebuhrenerhohung | uberziehungsgebuhr | ohne ... zu informieren"
             " | plotzlich ... gebuhr | abo fur ... bereits | bezahlen um ... freizuschalten"
-            " | aufschlag",
+            " | aufschlag | kleiner ... gleicher preis | weniger inhalt ... gleicher preis",
             "fr": "frais caches | sans prevenir | sans preavis | hausse ... sans"
             " | publicite mensongere | arnaque | reduflation | nouveaux frais ... caches"
             " | frais ... surprise | frais de tenue de compte | frais abusifs"
             " | nouveaux frais | hausse des frais | abonnement pour utiliser"
-            " | payer pour debloquer | supplement cache",
+            " | payer pour debloquer | supplement cache | plus petit ... meme prix"
+            " | moins de produit ... meme prix",
             "pt": "taxas escondidas | taxas ocultas | sem aviso | propaganda enganosa"
             " | reduflacao | cobranca abusiva | nova taxa ... escondida | cobranca surpresa"
             " | tarifa abusiva | taxa abusiva | nova tarifa | cobranca indevida"
-            " | assinatura para usar | pagar para desbloquear | sobretaxa",
+            " | assinatura para usar | pagar para desbloquear | sobretaxa"
+            " | menor ... mesmo preco | menos produto ... mesmo preco",
             "it": "costi nascosti | commissioni nascoste | senza preavviso"
             " | pubblicita ingannevole | truffa | sgrammatura | rincari ... senza"
             " | nuova commissione ... nascosta | addebito a sorpresa | commissioni abusive"
             " | nuove commissioni | aumento ... canone | abbonamento per usare"
-            " | pagare per sbloccare | sovrapprezzo",
+            " | pagare per sbloccare | sovrapprezzo | piu piccol* ... stesso prezzo"
+            " | meno prodotto ... stesso prezzo",
         },
         weak={
             "en": "price | prices | bill | fee | fees | rate hike | price hike | went up | shrank"
@@ -817,7 +860,7 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
         label="environmental harm",
         weight=0.8,
         strong={
-            "en": "pollut* | dumping | dumped ... river | toxic waste | chemical spill"
+            "en": "pollut* | =dumping | dumped ... river | toxic waste | chemical spill"
             " | oil spill | spill* ... river | wastewater | sewage | contaminat* ... water"
             " | dead fish | emissions scandal | greenwash* | deforestation"
             " | illegal logging | toxic fumes | toxic smoke | e waste ... dump*"
@@ -834,32 +877,38 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | pesticide* ... river | markets itself as green | pretends to be green"
             " | climate hypocri* | cheated on emissions | emissions cheat* | defeat device"
             " | dieselgate | emissions tests ... cheat* | cheat* ... emissions"
-            " | falsified emissions",
+            " | falsified emissions | bleach* ... coral | coral ... bleach*"
+            " | reef ... damag* | harms ... reefs | harmful to ... reefs | microplastic*",
             "es": "contaminacion | contamina* ... rio | vertido* | residuos toxicos | derrame"
             " | emisiones toxicas | deforestacion | lavado verde | peces muertos"
             " | compensaciones ... falsas | neutro en carbono ... enganoso"
             " | financia* ... carbon | combustibles fosiles | se vende como verde"
-            " | truco las emisiones | manipulacion de emisiones",
+            " | truco las emisiones | manipulacion de emisiones | microplasticos"
+            " | danan ... corales",
             "de": "umweltverschmutzung | verschmutz* | umweltverstoss* | giftmull | abwasser"
             " | giftige abgase | greenwashing | abholzung | tote fische | olpest"
             " | ausgelaufen | klimaneutral ... irrefuhrend | kompensation* ... wertlos"
             " | scheinkompensation | finanziert ... kohle | fossile brennstoffe"
-            " | gibt sich grun | abgasskandal | abgasmanipulation | abschalteinrichtung",
+            " | gibt sich grun | abgasskandal | abgasmanipulation | abschalteinrichtung"
+            " | mikroplastik | korallen ... schad*",
             "fr": "pollution | pollue* | deversement | dechets toxiques | eaux usees"
             " | fumees toxiques | greenwashing | deforestation | poissons morts"
             " | maree noire | neutre en carbone ... trompeur | compensation* ... bidon"
             " | finance* ... charbon | energies fossiles | se dit verte"
-            " | triche aux emissions | logiciel truqueur",
+            " | triche aux emissions | logiciel truqueur | microplastiques"
+            " | abime* ... coraux",
             "pt": "poluic* | polui* | despejo | residuos toxicos | esgoto | vazamento de oleo"
             " | greenwashing | desmatamento | peixes mortos"
             " | neutro em carbono ... enganoso | compensacoes ... falsas"
             " | financia* ... carvao | combustiveis fosseis | se vende como verde"
-            " | fraude nas emissoes | manipulacao de emissoes",
+            " | fraude nas emissoes | manipulacao de emissoes | microplasticos"
+            " | danificam ... corais",
             "it": "inquinament* | inquina* | scarich* | rifiuti tossici | sversamento"
             " | fumi tossici | greenwashing | deforestazione | pesci morti"
             " | a impatto zero ... ingannevole | compensazioni ... false"
             " | finanzia* ... carbone | combustibili fossili | si presenta come green"
-            " | truccato le emissioni | manipolazione delle emissioni",
+            " | truccato le emissioni | manipolazione delle emissioni | microplastiche"
+            " | danneggia* ... coralli",
         },
         weak={
             "en": "river | environment | climate | plastic waste | emissions | coal"
@@ -889,7 +938,9 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | do your own research | like svb | send* your ... to the government"
             " | spying on you | listening to your conversations"
             " | record* your conversations | tracking chip | mark my words"
-            " | nobody is talking about | the media won t",
+            " | nobody is talking about | the media won t | bunny logo ... animal testing"
+            " | animal testing ... while | secretly tests on animals"
+            " | lying about ... cruelty free | fake cruelty free",
             "es": "encubr* | comparte antes ... borren | no quieren que sepas | despierten"
             " | causa cancer | bulo | 5g ... cancer | 5g ... covid | saquen su dinero"
             " | retiren su dinero | va a quebrar | a punto de quebrar"
@@ -944,24 +995,27 @@ TAXONOMY: tuple[CategoryLexicon, ...] = (
             " | cancel your account* | delete your account* | closing my account & join us"
             " | closing my account & credit union | cancel* ... & join us"
             " | take your business elsewhere | don t buy a | do not buy"
-            " | avoid ... at all costs | steer clear of",
+            " | avoid ... at all costs | steer clear of | done with ... returning"
+            " | returning everything | telling every friend | telling everyone i know"
+            " | never shopping ... again | never ordering ... again",
             "es": "boicot | boicotear | boicoteo | no compren | dejen de comprar | nunca mas"
-            " | cierren sus cuentas | cancelen sus cuentas | saquen su dinero de",
+            " | cierren sus cuentas | cancelen sus cuentas | saquen su dinero de"
+            " | devolviendo todo | dejo de seguir",
             "de": "boykott* | nicht mehr kaufen | kauft nicht | nie wieder | kundigt eure konten"
-            " | wechselt die bank | geht weg von",
+            " | wechselt die bank | geht weg von | schicke alles zuruck | entfolge",
             "fr": "boycott* | n achetez plus | arretez d acheter | plus jamais"
-            " | fermez vos comptes | changez de banque",
+            " | fermez vos comptes | changez de banque | je renvoie tout | je me desabonne",
             "pt": "boicot* | nao comprem | parem de comprar | nunca mais | fechem suas contas"
-            " | troquem de banco",
+            " | troquem de banco | devolvendo tudo | deixei de seguir",
             "it": "boicott* | non comprate | smettete di comprare | mai piu | chiudete i conti"
-            " | cambiate banca",
+            " | cambiate banca | restituisco tutto | smetto di seguire",
         },
         weak={
             "en": "cancel your | cancelling my | canceling my | cancelled my | canceled my"
             " | switching to | switched ... because | done with | delete ... app"
             " | uninstall* | closing my account | closed my account"
             " | moving ... to a credit union | join us | spread this | tell everyone"
-            " | stay away from",
+            " | stay away from | unfollowing | unfollow*",
             "es": "cancelar ... contrato | me cambio a | me doy de baja | dar de baja",
             "de": "kundige* | gekundigt | wechsle zu | wechseln zu",
             "fr": "resilie* | je resilie | je change pour",
