@@ -9,6 +9,10 @@ the data terms), trains
   `--weight-other` times so each language counts, multinomial logistic regression;
 - offensive: TweetEval offensive train (OLID, English) and 80 % of GermEval-2018 (German,
   weighted `--weight-other`), binary logistic regression;
+- brand risk: the project's own labelled brand posts `bench/data/heldout{,2,3,4,5}.jsonl`
+  (damaging weighted `--weight-damaging`) against `--background` everyday tweets (a seeded
+  sample of TweetEval sentiment train, labelled not damaging), binary logistic
+  regression; `heldout6.jsonl` and the dev set stay out, to measure it;
 
 then reports validation numbers (TweetEval val: sentiment macro-recall, offensive
 macro-F1 at 0.5; XLM-T val sentiment macro-recall per language; offensive macro-F1 on the
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from sklearn.metrics import f1_score, recall_score  # type: ignore[import-untyped]
+from sklearn.metrics import f1_score, recall_score, roc_auc_score  # type: ignore[import-untyped]
 
 from brandmon_workers import risk, signals, text
 
@@ -40,6 +44,15 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEFAULT_OUT = REPO / "workers" / "brandmon_workers" / "models" / signals.MODEL_FILE
 XLMT_LANGUAGES = {"english": "en", "spanish": "es", "french": "fr", "german": "de"}
 GERMEVAL_SEED = 13
+BACKGROUND_SEED = 7
+# The brand-risk head learns from held-out sets 1-5; set 6 and the dev set stay unseen.
+BRAND_RISK_TRAIN = (
+    "heldout.jsonl",
+    "heldout2.jsonl",
+    "heldout3.jsonl",
+    "heldout4.jsonl",
+    "heldout5.jsonl",
+)
 GERMEVAL_VAL_SHARE = 0.2
 
 
@@ -58,6 +71,25 @@ def pair(folder: Path, split: str) -> tuple[list[str], list[int]]:
     if len(texts) != len(labels):
         sys.exit(f"{folder}/{split}: {len(texts)} texts, {len(labels)} labels")
     return texts, labels
+
+
+def brand_posts(folder: Path, names: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Read labelled brand posts (bench/data/*.jsonl: `text`, `alert`)."""
+    texts, labels = [], []
+    for name in names:
+        for line in (folder / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                texts.append(str(row["text"]))
+                labels.append(int(bool(row["alert"])))
+    return texts, labels
+
+
+def background_tweets(data: Path, held_out: set[str], count: int) -> list[str]:
+    """Return a seeded sample of TweetEval sentiment training tweets (everyday posts)."""
+    texts = unseen(pair(data / "tweeteval" / "sentiment", "train"), held_out)[0]
+    random.Random(BACKGROUND_SEED).shuffle(texts)  # noqa: S311 - a reproducible sample
+    return texts[:count]
 
 
 def unseen(split: tuple[list[str], list[int]], held_out: set[str]) -> tuple[list[str], list[int]]:
@@ -101,14 +133,50 @@ def fit(x: Any, y: Sequence[int], weights: Sequence[float], c: float) -> Logisti
     return model
 
 
+Examples = tuple[list[str], list[int], list[float]]
+
+
+def sentiment_data(data: Path, held_out: set[str], weight_other: float) -> Examples:
+    """Return TweetEval and XLM-T sentiment training tweets, labels and weights."""
+    texts, labels = unseen(pair(data / "tweeteval" / "sentiment", "train"), held_out)
+    weights = [1.0] * len(texts)
+    for folder, code in XLMT_LANGUAGES.items():
+        more, more_labels = unseen(pair(data / "xlmt" / folder, "train"), held_out)
+        texts += more
+        labels += more_labels
+        weights += [1.0 if code == "en" else weight_other] * len(more)
+    return texts, labels, weights
+
+
+def offensive_data(data: Path, held_out: set[str], weight_other: float) -> Examples:
+    """Return OLID and 80 % of GermEval training tweets, labels and weights."""
+    texts, labels = unseen(pair(data / "tweeteval" / "offensive", "train"), held_out)
+    weights = [1.0] * len(texts)
+    g_texts, g_labels = germeval(data)[0]
+    return texts + g_texts, labels + g_labels, weights + [weight_other] * len(g_texts)
+
+
+def brand_risk_data(
+    data: Path, held_out: set[str], background: int, weight_damaging: float
+) -> Examples:
+    """Return the project's labelled brand posts and everyday tweets (not damaging)."""
+    texts, labels = brand_posts(REPO / "bench" / "data", BRAND_RISK_TRAIN)
+    weights = [weight_damaging if y else 1.0 for y in labels]
+    tweets = background_tweets(data, held_out, background)
+    return texts + tweets, labels + [0] * len(tweets), weights + [1.0] * len(tweets)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train both heads, print validation numbers and write the weights."""
+    """Train the three heads, print validation numbers and write the weights."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--c-sentiment", type=float, default=2.0)
     parser.add_argument("--c-offensive", type=float, default=2.0)
     parser.add_argument("--weight-other", type=float, default=6.0)
+    parser.add_argument("--c-risk", type=float, default=4.0)
+    parser.add_argument("--weight-damaging", type=float, default=15.0)
+    parser.add_argument("--background", type=int, default=3000)
     parser.add_argument("--version", default=signals.MODEL_VERSION)
     args = parser.parse_args(argv)
     data: Path = args.data
@@ -122,29 +190,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for folder in XLMT_LANGUAGES:
         held_out |= set(pair(data / "xlmt" / folder, "val")[0])
 
-    # Sentiment.
-    s_texts, s_labels, s_weights = [], [], []
-    tw_texts, tw_labels = unseen(pair(data / "tweeteval" / "sentiment", "train"), held_out)
-    s_texts += tw_texts
-    s_labels += tw_labels
-    s_weights += [1.0] * len(tw_texts)
-    for folder, code in XLMT_LANGUAGES.items():
-        texts, labels = unseen(pair(data / "xlmt" / folder, "train"), held_out)
-        s_texts += texts
-        s_labels += labels
-        s_weights += [1.0 if code == "en" else args.weight_other] * len(texts)
+    s_texts, s_labels, s_weights = sentiment_data(data, held_out, args.weight_other)
     print(f"sentiment: {len(s_texts)} training tweets", file=sys.stderr)
     sentiment = fit(featurize(s_texts), s_labels, s_weights, args.c_sentiment)
 
-    # Offensive.
-    o_texts, o_labels = unseen(pair(data / "tweeteval" / "offensive", "train"), held_out)
-    o_weights = [1.0] * len(o_texts)
-    (g_texts, g_labels), (gv_texts, gv_labels) = germeval(data)
-    o_texts += g_texts
-    o_labels += g_labels
-    o_weights += [args.weight_other] * len(g_texts)
+    o_texts, o_labels, o_weights = offensive_data(data, held_out, args.weight_other)
+    gv_texts, gv_labels = germeval(data)[1]
     print(f"offensive: {len(o_texts)} training tweets", file=sys.stderr)
     offensive = fit(featurize(o_texts), o_labels, o_weights, args.c_offensive)
+
+    r_texts, r_labels, r_weights = brand_risk_data(
+        data, held_out, args.background, args.weight_damaging
+    )
+    print(f"brand risk: {len(r_texts)} training texts", file=sys.stderr)
+    brand_risk = fit(featurize(r_texts), r_labels, r_weights, args.c_risk)
     train_seconds = time.perf_counter() - started
 
     model = signals.SignalModel(
@@ -152,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sentiment_intercept=sentiment.intercept_,
         offensive_coef=offensive.coef_,
         offensive_intercept=offensive.intercept_,
+        risk_coef=brand_risk.coef_,
+        risk_intercept=brand_risk.intercept_,
         version=args.version,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -168,11 +229,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         predicted = (shipped.offensive(featurize(texts)) >= 0.5).astype(int)  # noqa: PLR2004
         return float(f1_score(labels, predicted, average="macro"))
 
+    def risk_auc(texts: list[str], labels: list[int]) -> float:
+        return float(roc_auc_score(labels, shipped.risk(featurize(texts))))
+
+    unseen_brand_posts = {"heldout6": brand_posts(REPO / "bench" / "data", ["heldout6.jsonl"])}
+    dev = data / "brand-risk" / "dev.jsonl"
+    if dev.exists():
+        unseen_brand_posts["dev"] = brand_posts(dev.parent, [dev.name])
+
     results: dict[str, Any] = {
         "benchmark": "train_text_models",
         "model_version": args.version,
         "train_seconds": train_seconds,
-        "training_texts": {"sentiment": len(s_texts), "offensive": len(o_texts)},
+        "training_texts": {
+            "sentiment": len(s_texts),
+            "offensive": len(o_texts),
+            "brand_risk": len(r_texts),
+        },
         "artifact_bytes": args.out.stat().st_size,
         "params": {
             "c_sentiment": args.c_sentiment,
@@ -187,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 *pair(data / "tweeteval" / "offensive", "val")
             ),
             "germeval_heldout_offensive_macro_f1": offensive_f1(gv_texts, gv_labels),
+            "brand_risk_roc_auc": {k: risk_auc(*v) for k, v in unseen_brand_posts.items()},
             "xlmt_sentiment_macro_recall": {
                 code: sentiment_recall(*pair(data / "xlmt" / folder, "val"))
                 for folder, code in XLMT_LANGUAGES.items()

@@ -226,6 +226,7 @@ def test_score_batch_fills_every_field() -> None:
         score.toxicity,
         *spec_weights,
         risk=score.risk_score,
+        learned=text.learned_contribution(score.learned_risk),
     )
     assert score.score == pytest.approx(expected)
     assert score.language == "en"
@@ -313,3 +314,25 @@ def test_default_monitor_alerts_on_a_category_alone() -> None:
     )
     assert score.risk_score >= 0.7  # the default alert threshold, without any keyword
     assert [c.category for c in score.risk_categories] == ["data_security"]
+
+
+def test_learned_brand_risk_ranks_damage_above_everyday_posts() -> None:
+    captions = [
+        "Dozens of patients say the Acme inhaler gave them nosebleeds and the company went silent",
+        "Just tried the new Acme oat latte, pretty good",
+    ]
+    damage, everyday = text.TextScorer(AnalysisSpec()).score_batch(
+        [post(c, post_id=str(i)) for i, c in enumerate(captions)], NOW
+    )
+    assert 0.0 <= everyday.learned_risk < damage.learned_risk <= 1.0
+    assert text.learned_contribution(0.0) == 0.0
+    assert text.learned_contribution(text.LEARNED_RISK_FROM) == 0.0
+    assert text.learned_contribution(0.6) == pytest.approx(text.LEARNED_RISK_WEIGHT / 2)
+    assert text.learned_contribution(text.LEARNED_RISK_FULL_AT) == text.LEARNED_RISK_WEIGHT
+    assert text.learned_contribution(1.0) == text.LEARNED_RISK_WEIGHT
+
+
+def test_combine_with_every_signal() -> None:
+    assert text.combine(0.5, 0.5, 0.5, 0.3, 0.4, risk=0.5, learned=0.5) == pytest.approx(
+        1 - 0.5 * 0.5 * 0.5 * 0.85 * 0.8
+    )

@@ -28,6 +28,7 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `keywords` ARRAY<STRING>,
   `risk_score` DOUBLE,
   `risk_categories` ARRAY<STRUCT<`category` STRING, `label` STRING, `score` DOUBLE, `strong` BOOLEAN, `evidence` ARRAY<STRING>>>,
+  `learned_risk` DOUBLE,
   `language` STRING,
   `media_count` BIGINT,
   `analyzer_version` STRING,

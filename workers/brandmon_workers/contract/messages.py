@@ -134,6 +134,8 @@ class TextScore(Message):
     """Combined score of the built-in brand-risk categories found."""
     risk_categories: list[RiskCategory] = []
     """Built-in brand-risk categories found, with evidence."""
+    learned_risk: float = Field(default=0.0, ge=0.0, le=1.0)
+    """P(damaging brand post) of the learned brand-risk head."""
     language: str = ""
     """Language of the caption (ISO 639-1, "und" if it has no words)."""
     media_count: int = Field(default=0, ge=0)
