@@ -2,18 +2,21 @@
 
 Reports the official TweetEval metric of each task (Barbieri et al., 2020):
 
-- offensive, hate: macro-F1 over both classes of the offensive-language probability
-  (alt-profanity-check) at 0.5, and of the combined text score of a default monitor
-  without keywords (where toxicity contributes at most 0.4, so 0.2 is the same 0.5
-  cut-off, and the default alert threshold 0.7 is out of reach); ROC-AUC as a
-  threshold-free view;
-- sentiment: macro-averaged recall over negative/neutral/positive of VADER's compound
-  polarity with its standard thresholds (>= 0.05 positive, <= -0.05 negative).
+- offensive, hate: macro-F1 over both classes of the analyzer's offensive-language
+  probability (the trained head of `signals.py`) at 0.5, and of the combined text score
+  of a default monitor without keywords (where toxicity contributes at most 0.4, so 0.2
+  is the same 0.5 cut-off); ROC-AUC as a threshold-free view;
+- sentiment: macro-averaged recall over negative/neutral/positive of the analyzer's
+  sentiment head (the most probable class), and of VADER's compound polarity with its
+  standard thresholds (>= 0.05 positive, <= -0.05 negative) for reference.
+
+The last line is JSON with `offensive_macro_f1`, `hate_macro_f1` and
+`sentiment_macro_recall` (the analyzer's signals, official metrics) and the details.
 
 Also measures in-memory text-scoring throughput: one process, one `score_batch` call of
 1,000 tweets as captions, models already loaded. Nothing here is tuned on the data.
 
-Usage: .venv/bin/python bench/eval_tweeteval.py [--data DIR] [--out FILE]
+Usage: .venv/bin/python -m bench.eval_tweeteval [--data DIR] [--split val|test] [--out FILE]
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ BENCH_KEYWORDS = [
 ]  # fmt: skip
 
 
-def read_task(data: Path, task: str) -> tuple[list[str], list[int], dict[str, int]]:
-    """Read a task's validation texts, labels and label-name -> index mapping."""
+def read_task(
+    data: Path, task: str, split: str = "val"
+) -> tuple[list[str], list[int], dict[str, int]]:
+    """Read a split's texts, labels and label-name -> index mapping."""
     folder = data / task
     mapping = {}
     for line in (folder / "mapping.txt").read_text(encoding="utf-8").splitlines():
@@ -66,8 +71,8 @@ def read_task(data: Path, task: str) -> tuple[list[str], list[int], dict[str, in
         mapping[name.strip()] = int(index)
     # One tweet per "\n"-terminated line: str.splitlines would also split on the
     # Unicode line separators some tweets contain and misalign texts and labels.
-    texts = (folder / "val_text.txt").read_text(encoding="utf-8").split("\n")
-    labels = (folder / "val_labels.txt").read_text(encoding="utf-8").split("\n")
+    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+    labels = (folder / f"{split}_labels.txt").read_text(encoding="utf-8").split("\n")
     if texts and texts[-1] == "":
         texts.pop()
     if labels and labels[-1] == "":
@@ -95,9 +100,9 @@ def captions_as_posts(texts: Sequence[str]) -> list[Post]:
     ]
 
 
-def binary_task(data: Path, task: str, positive: str) -> dict[str, Any]:
+def binary_task(data: Path, task: str, positive: str, split: str = "val") -> dict[str, Any]:
     """Score a binary task with the toxicity probability and the combined text score."""
-    texts, labels, mapping = read_task(data, task)
+    texts, labels, mapping = read_task(data, task, split)
     truth = [int(label == mapping[positive]) for label in labels]
     toxicity = text.toxicity_batch(texts)
     scores = text.TextScorer(AnalysisSpec()).score_batch(
@@ -131,15 +136,25 @@ def vader_class(compound: float, mapping: dict[str, int]) -> int:
     return mapping["neutral"]
 
 
-def sentiment_task(data: Path) -> dict[str, Any]:
-    """Score the sentiment task with VADER's compound polarity."""
-    texts, labels, mapping = read_task(data, "sentiment")
+def most_probable(signals: text.Signals) -> int:
+    """Return the index (negative 0, neutral 1, positive 2) of the most probable class."""
+    probabilities = (signals.negative, signals.neutral, signals.positive)
+    return max(range(3), key=probabilities.__getitem__)
+
+
+def sentiment_task(data: Path, split: str = "val") -> dict[str, Any]:
+    """Score the sentiment task with the sentiment head and with VADER's compound polarity."""
+    texts, labels, mapping = read_task(data, "sentiment", split)
     predicted = [vader_class(text.sentiment_compound(t), mapping) for t in texts]
     order = [mapping[name] for name in ("negative", "neutral", "positive")]
     per_class = recall_score(labels, predicted, labels=order, average=None, zero_division=0.0)
+    head = [order[most_probable(s)] for s in text.signals_batch(texts)]
     return {
         "n": len(texts),
         "official_metric": "macro_recall",
+        "head_macro_recall": float(
+            recall_score(labels, head, labels=order, average="macro", zero_division=0.0)
+        ),
         "vader_macro_recall": float(
             recall_score(labels, predicted, labels=order, average="macro", zero_division=0.0)
         ),
@@ -178,17 +193,18 @@ def print_table(results: dict[str, Any]) -> None:
         r = results["tasks"][task]
         at_alert = r["combined_macro_f1_at_alert_threshold"]
         rows += [
-            (task, "macro-F1", "profanity prob >= 0.5", r["toxicity_macro_f1"]),
+            (task, "macro-F1", "offensive prob >= 0.5", r["toxicity_macro_f1"]),
             (task, "macro-F1", f"combined score >= {COMBINED_THRESHOLD:g}", r["combined_macro_f1"]),
             (task, "macro-F1", f"combined score >= {ALERT_THRESHOLD:g}", at_alert),
-            (task, "ROC-AUC", "profanity prob", r["toxicity_roc_auc"]),
+            (task, "ROC-AUC", "offensive prob", r["toxicity_roc_auc"]),
             (task, "ROC-AUC", "combined score", r["combined_roc_auc"]),
         ]  # fmt: skip
     sentiment = results["tasks"]["sentiment"]
+    rows.append(("sentiment", "macro-recall", "sentiment head", sentiment["head_macro_recall"]))
     rows.append(
         ("sentiment", "macro-recall", "VADER compound +-0.05", sentiment["vader_macro_recall"])
     )
-    print(f"TweetEval validation splits, {results['data']}")
+    print(f"TweetEval {results['split']} splits, {results['data']}")
     print(f"{'task':<10} {'metric':<13} {'predictor':<26} {'x100':>6}")
     for task, metric, predictor, value in rows:
         print(f"{task:<10} {metric:<13} {predictor:<26} {100 * value:>6.1f}")
@@ -203,12 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate, print the table and a JSON line, write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TweetEval folder")
+    parser.add_argument("--split", choices=("val", "test"), default="val")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON file")
     args = parser.parse_args(argv)
     data: Path = args.data.resolve()
     results = {
         "benchmark": "tweeteval",
-        "split": "val",
+        "split": args.split,
         "data": str(data),
         "analyzer_version": text.ANALYZER_VERSION,
         "thresholds": {
@@ -218,12 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "vader_neutral": VADER_NEUTRAL,
         },
         "tasks": {
-            "offensive": binary_task(data, "offensive", "offensive"),
-            "hate": binary_task(data, "hate", "hate"),
-            "sentiment": sentiment_task(data),
+            "offensive": binary_task(data, "offensive", "offensive", args.split),
+            "hate": binary_task(data, "hate", "hate", args.split),
+            "sentiment": sentiment_task(data, args.split),
         },
         "throughput": throughput(data),
     }
+    tasks = results["tasks"]
+    results["offensive_macro_f1"] = tasks["offensive"]["toxicity_macro_f1"]
+    results["hate_macro_f1"] = tasks["hate"]["toxicity_macro_f1"]
+    results["sentiment_macro_recall"] = tasks["sentiment"]["head_macro_recall"]
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -142,6 +142,25 @@ class KeywordHit(MessageModel):
     count: int = Field(ge=1)
 
 
+class RiskCategory(MessageModel):
+    """A built-in brand-risk category found in a post, with the words that show it."""
+
+    category: str
+    """Category name (e.g. data_security)."""
+
+    label: str
+    """Category in words, for alerts (e.g. "data security")."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    """What the category contributes to the text score."""
+
+    strong: bool
+    """A strong cue was found (else weak cues, weighed by negativity or toxicity)."""
+
+    evidence: list[str] = []
+    """The matched words, as the analyzer read them (folded, de-obfuscated)."""
+
+
 class TextScore(Message):
     """Text risk of a post, with what produced it. Key: post_id."""
 
@@ -154,6 +173,14 @@ class TextScore(Message):
     sentiment_compound: float = Field(ge=-1.0, le=1.0)
     keyword_hits: list[KeywordHit] = []
     keywords: list[str] = []
+    risk_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Combined score of the built-in brand-risk categories found."""
+    risk_categories: list[RiskCategory] = []
+    """Built-in brand-risk categories found, with evidence."""
+    learned_risk: float = Field(default=0.0, ge=0.0, le=1.0)
+    """P(damaging brand post) of the learned brand-risk head."""
+    language: str = ""
+    """Language of the caption (ISO 639-1, "und" if it has no words)."""
     media_count: int = Field(default=0, ge=0)
     """Images the post has: a post is complete once that many image scores arrived."""
     post: PostContext | None = None
