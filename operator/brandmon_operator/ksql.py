@@ -205,6 +205,8 @@ def statements(
         # Passed through for the alert: the post (link, excerpt, reach) and its severity.
         "LATEST_BY_OFFSET(`post`) AS `post`",
         "LATEST_BY_OFFSET(`severity`) AS `severity`",
+        "LATEST_BY_OFFSET(`risk_categories`) AS `risk_categories`",
+        "LATEST_BY_OFFSET(`language`) AS `language`",
     ]
     text_risk = _per_post(f"{p}TEXT_RISK", text_scores, text_aggregates, own + "text-risk")
     result = [profiles, text_scores, text_risk]
@@ -265,6 +267,8 @@ def statements(
             image_cols[1],
             "t.`post` AS `post`",
             "t.`severity` AS `severity`",
+            "t.`risk_categories` AS `risk_categories`",
+            "t.`language` AS `language`",
         ]),
         rest=join + complete, sources=scored_sources, shape_parts=[join],
         topic=topics.of(TopicRole.SCORED_POSTS), owns_topic=False, upgradable=not image,

@@ -19,6 +19,7 @@ from brandmon_workers.contract.messages import (
     DeadLetter,
     ImageScore,
     PostContext,
+    RiskCategory,
     ScoredPost,
     TextScore,
 )
@@ -344,3 +345,14 @@ def test_engine_passes_the_post_and_its_severity_to_the_alert() -> None:
     for output in out:
         assert isinstance(output.value, ScoredPost)
         assert (output.value.post, output.value.severity) == (POST, "high")
+
+
+def test_why_names_each_category_with_its_evidence_strongest_first() -> None:
+    found = [RiskCategory(category="boycott", label="boycott", score=0.4, strong=False,
+                          evidence=["boycott"]),
+             RiskCategory(category="product_safety", label="product safety", score=0.85,
+                          strong=True, evidence=["caught fire", "recall"])]  # fmt: skip
+    spanish = alert("p1").model_copy(update={"risk_categories": found, "language": "es"})
+    why = notifier.explain(spanish)
+    assert why[:2] == ['product safety: "caught fire", "recall"', 'boycott: "boycott"']
+    assert why[-1] == "written in es"

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from brandmon_workers import impact
-from brandmon_workers.contract.messages import Post, Provenance
+from brandmon_workers.contract.analysis import RISK_CATEGORIES
+from brandmon_workers.contract.messages import Post, Provenance, RiskCategory
 
 
 @pytest.mark.parametrize(
@@ -70,3 +71,17 @@ def test_post_context_is_what_the_alert_shows() -> None:
         2,
         posted,
     )
+
+
+def test_serious_categories_are_built_in_categories() -> None:
+    assert set(RISK_CATEGORIES) >= impact.SERIOUS_CATEGORIES
+
+
+def test_only_a_strong_cue_of_a_serious_category_is_a_serious_allegation() -> None:
+    def found(category: str, strong: bool) -> RiskCategory:
+        return RiskCategory(category=category, label=category, score=0.8, strong=strong)
+
+    assert impact.is_serious([found("data_security", strong=True)])
+    assert not impact.is_serious([found("data_security", strong=False)])
+    assert not impact.is_serious([found("customer_service", strong=True)])
+    assert not impact.is_serious([])

@@ -336,3 +336,16 @@ def test_combine_with_every_signal() -> None:
     assert text.combine(0.5, 0.5, 0.5, 0.3, 0.4, risk=0.5, learned=0.5) == pytest.approx(
         1 - 0.5 * 0.5 * 0.5 * 0.85 * 0.8
     )
+
+
+def test_a_monitor_reweights_or_disables_a_built_in_category() -> None:
+    caption = [post("Acme confirms hackers accessed customer passwords")]
+    default = text.TextScorer(AnalysisSpec()).score_batch(caption, NOW)[0]
+    lighter = text.TextScorer(AnalysisSpec(risk_categories={"data_security": 0.3}))
+    disabled = text.TextScorer(AnalysisSpec(risk_categories={"data_security": 0.0}))
+    (reweighted,) = lighter.score_batch(caption, NOW)
+    (off,) = disabled.score_batch(caption, NOW)
+    assert [c.score for c in reweighted.risk_categories] == [0.3]
+    assert reweighted.risk_score < default.risk_score
+    assert off.risk_categories == []
+    assert off.risk_score == 0.0

@@ -72,6 +72,8 @@ def score_post(state: PostState, scoring: ScoringSpec, images_enabled: bool) -> 
         categories=state.categories if images_enabled else [],
         post=text.post,
         severity=text.severity,
+        risk_categories=text.risk_categories,
+        language=text.language,
     )
 
 

@@ -19,7 +19,15 @@ it tells the PR team how fast to act and lets a webhook take only the urgent one
 
 from __future__ import annotations
 
-from brandmon_workers.contract.messages import SEVERITIES, Post, PostContext, Severity
+from collections.abc import Iterable
+
+from brandmon_workers.contract.messages import (
+    SEVERITIES,
+    Post,
+    PostContext,
+    RiskCategory,
+    Severity,
+)
 
 EXCERPT_CHARS = 280
 """Longest excerpt an alert carries (a post's opening, as a feed preview shows it)."""
@@ -28,6 +36,18 @@ _TIERS: tuple[tuple[Severity, int, int], ...] = (
     ("high", 10_000, 1_000),
     ("medium", 1_000, 100),
 )
+
+
+SERIOUS_CATEGORIES = frozenset({
+    "product_safety", "legal_regulatory", "data_security", "labor_ethics", "discrimination",
+    "financial_governance", "environment",
+})  # fmt: skip
+"""Built-in categories whose strong cues are allegations that raise severity one step."""
+
+
+def is_serious(categories: Iterable[RiskCategory]) -> bool:
+    """Whether the text makes a serious allegation: a strong cue of a serious category."""
+    return any(c.strong and c.category in SERIOUS_CATEGORIES for c in categories)
 
 
 def engagement(likes: int, comments: int) -> int:

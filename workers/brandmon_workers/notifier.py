@@ -67,7 +67,11 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> Response:
 
 def explain(alert: Alert) -> list[str]:
     """Return why a post alerted, in words a PR person reads, strongest evidence first."""
-    why = []
+    why = [
+        f"{c.label}: " + ", ".join(f'"{e}"' for e in c.evidence)
+        if c.evidence else c.label
+        for c in sorted(alert.risk_categories, key=lambda c: -c.score)
+    ]  # fmt: skip
     if alert.keywords:
         why.append("mentions your keywords: " + ", ".join(alert.keywords))
     if alert.toxicity >= 0.5:  # noqa: PLR2004 - the classifier's own decision threshold
@@ -76,6 +80,8 @@ def explain(alert: Alert) -> list[str]:
         why.append(f"negative tone ({alert.negativity:.2f})")
     if alert.categories:
         why.append("the image shows: " + ", ".join(alert.categories))
+    if alert.language and alert.language not in ("en", "und"):
+        why.append(f"written in {alert.language}")
     return why
 
 

@@ -53,7 +53,12 @@ def with_impact(score: TextScore, post: Post) -> TextScore:
     return score.model_copy(
         update={
             "post": impact.post_context(post),
-            "severity": impact.severity(post.author_followers, post.likes, post.comments),
+            "severity": impact.severity(
+                post.author_followers,
+                post.likes,
+                post.comments,
+                serious=impact.is_serious(score.risk_categories),
+            ),
         }
     )
 

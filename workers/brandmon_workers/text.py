@@ -390,7 +390,7 @@ class TextScorer:
                 # A weak cue that is a configured keyword counts once, as the keyword.
                 if m.strong or not keyword_positions.issuperset(range(*m.span))
             ]
-            found = self._categories.scores(matches, neg, tox)
+            found = self._categories.scores(matches, neg, tox, self._analysis.risk_categories)
             kw = keyword_score(hits)
             category_risk = risk_score(found)
             scores.append(

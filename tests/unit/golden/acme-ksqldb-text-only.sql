@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon
   LATEST_BY_OFFSET(`toxicity`) AS `toxicity`,
   LATEST_BY_OFFSET(`media_count`) AS `media_count`,
   LATEST_BY_OFFSET(`post`) AS `post`,
-  LATEST_BY_OFFSET(`severity`) AS `severity`
+  LATEST_BY_OFFSET(`severity`) AS `severity`,
+  LATEST_BY_OFFSET(`risk_categories`) AS `risk_categories`,
+  LATEST_BY_OFFSET(`language`) AS `language`
 FROM BM_BRANDS__ACME_TEXT_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
@@ -65,7 +67,9 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   t.`toxicity` AS `toxicity`,
   ARRAY_REMOVE(ARRAY[''], '') AS `categories`,
   t.`post` AS `post`,
-  t.`severity` AS `severity`
+  t.`severity` AS `severity`,
+  t.`risk_categories` AS `risk_categories`,
+  t.`language` AS `language`
 FROM BM_BRANDS__ACME_TEXT_RISK t
 EMIT CHANGES;
 
@@ -82,7 +86,9 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
   `toxicity` DOUBLE,
   `categories` ARRAY<STRING>,
   `post` STRUCT<`platform` STRING, `url` STRING, `excerpt` STRING, `author_followers` BIGINT, `likes` BIGINT, `comments` BIGINT, `posted_at` STRING>,
-  `severity` STRING
+  `severity` STRING,
+  `risk_categories` ARRAY<STRUCT<`category` STRING, `label` STRING, `score` DOUBLE, `strong` BOOLEAN, `evidence` ARRAY<STRING>>>,
+  `language` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
 CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.brands.acme.alerts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
@@ -98,7 +104,9 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.b
   `toxicity`,
   `categories`,
   `post`,
-  `severity`
+  `severity`,
+  `risk_categories`,
+  `language`
 FROM BM_BRANDS__ACME_SCORED_STREAM
 WHERE `final_score` >= 0.7
 EMIT CHANGES;

@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.risk_lexicon import TAXONOMY
+
+RISK_CATEGORIES = tuple(c.name for c in TAXONOMY)
+"""The built-in brand-risk categories, by name (their cues are in `risk_lexicon`)."""
 
 # Top-level categories of Rekognition's moderation taxonomy (v7). Labels come with their
 # parent chain, so weights apply once per top-level category, never per label.
@@ -111,6 +115,28 @@ class AnalysisSpec(ApiModel):
 
     image: ImageAnalysisSpec = ImageAnalysisSpec()
     """Image moderation."""
+
+    risk_categories: dict[str, float] = Field(
+        default={},
+        max_length=len(RISK_CATEGORIES),
+        description=(
+            "Weight (0-1) per built-in brand-risk category, detected in every supported "
+            "language without any keyword: the most the category alone adds to a post's "
+            "text risk; 0 disables it. Unlisted categories keep their defaults: "
+            + ", ".join(f"{c.name} {c.weight}" for c in TAXONOMY)
+            + "."
+        ),
+        json_schema_extra={
+            "additionalProperties": {"type": "number", "minimum": 0.0, "maximum": 1.0},
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(k, k in " + str(list(RISK_CATEGORIES)) + ")",
+                    "message": "keys must be built-in brand-risk categories: "
+                    + ", ".join(RISK_CATEGORIES),
+                }
+            ],
+        },
+    )
 
 
 class ScoringSpec(ApiModel):

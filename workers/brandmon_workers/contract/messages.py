@@ -240,6 +240,10 @@ class ScoredPost(Message, KsqlRow):
     """The post itself: platform, link, excerpt, reach, when it was posted."""
     severity: Severity = "low"
     """Urgency by the post's reach and engagement."""
+    risk_categories: list[RiskCategory] = []
+    """Built-in brand-risk categories found in the text, with their evidence."""
+    language: str = ""
+    """Language of the post's text (ISO 639-1)."""
 
 
 class Alert(ScoredPost):
