@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -60,6 +60,24 @@ class ToxicitySpec(ApiModel):
     """Share of the text score that clearly offensive language can contribute."""
 
 
+def weights_by_name(names: tuple[str, ...], what: str, description: str | None = None) -> Any:
+    """Return the field of a map of weights (0-1) whose keys the API server checks."""
+    return Field(
+        default={},
+        max_length=len(names),
+        description=description,
+        json_schema_extra={
+            "additionalProperties": {"type": "number", "minimum": 0.0, "maximum": 1.0},
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(k, k in " + str(list(names)) + ")",
+                    "message": f"keys must be {what}: " + ", ".join(names),
+                }
+            ],
+        },
+    )
+
+
 class ImageAnalysisSpec(ApiModel):
     """Image moderation: which provider, how confident, how much each category counts."""
 
@@ -69,19 +87,8 @@ class ImageAnalysisSpec(ApiModel):
     min_confidence: float = Field(default=50.0, ge=0.0, le=100.0)
     """Labels below this confidence (percent) are ignored."""
 
-    category_weights: dict[str, float] = Field(
-        default={},
-        max_length=len(MODERATION_CATEGORIES),
-        json_schema_extra={
-            "additionalProperties": {"type": "number", "minimum": 0.0, "maximum": 1.0},
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.all(k, k in " + str(list(MODERATION_CATEGORIES)) + ")",
-                    "message": "keys must be top-level moderation categories: "
-                    + ", ".join(MODERATION_CATEGORIES),
-                }
-            ],
-        },
+    category_weights: dict[str, float] = weights_by_name(
+        MODERATION_CATEGORIES, "top-level moderation categories"
     )
     """Weight (0-1) per top-level moderation category; unlisted categories weigh 1."""
 
@@ -116,9 +123,9 @@ class AnalysisSpec(ApiModel):
     image: ImageAnalysisSpec = ImageAnalysisSpec()
     """Image moderation."""
 
-    risk_categories: dict[str, float] = Field(
-        default={},
-        max_length=len(RISK_CATEGORIES),
+    risk_categories: dict[str, float] = weights_by_name(
+        RISK_CATEGORIES,
+        "built-in brand-risk categories",
         description=(
             "Weight (0-1) per built-in brand-risk category, detected in every supported "
             "language without any keyword: the most the category alone adds to a post's "
@@ -126,16 +133,6 @@ class AnalysisSpec(ApiModel):
             + ", ".join(f"{c.name} {c.weight}" for c in TAXONOMY)
             + "."
         ),
-        json_schema_extra={
-            "additionalProperties": {"type": "number", "minimum": 0.0, "maximum": 1.0},
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.all(k, k in " + str(list(RISK_CATEGORIES)) + ")",
-                    "message": "keys must be built-in brand-risk categories: "
-                    + ", ".join(RISK_CATEGORIES),
-                }
-            ],
-        },
     )
 
 
