@@ -60,9 +60,10 @@ def test_staging_modules_are_read_from_the_kubernetes_gomod() -> None:
 
 
 def test_kafka_cluster_id_has_kafkas_uuid_shape() -> None:
-    ids = {_kafka_cluster_id() for _ in range(50)}
-    assert len(ids) == 50
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)
+    # One random id in 64 would start with '-'; 2,000 draws miss that bug once in 10^14.
+    ids = {_kafka_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", i) for i in ids)
 
 
 @pytest.mark.parametrize("content", [b"", b"-----BEGIN CERTIFICATE-----\nMIIB"])

@@ -67,8 +67,13 @@ def _say(message: str) -> None:
 
 
 def _kafka_cluster_id() -> str:
-    # Kafka's own format: 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's own format: 16 random bytes, URL-safe base64 without padding. Like Kafka's
+    # Uuid.randomUuid, never one that starts with '-': `kafka-storage format -t -Ab…` reads
+    # it as an option and fails (one platform start in 64).
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
