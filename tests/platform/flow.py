@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from brandmon_devtools import demo
 from brandmon_devtools.platform import runtime
+from brandmon_workers.contract.analysis import RISK_CATEGORIES
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from tests.platform.conftest import OperatorProcess, eventually
 
@@ -126,6 +127,7 @@ def monitor_manifest(
             # Only keywords score: every expected alert follows from the captions alone.
             "sentiment": {"enabled": False},
             "toxicity": {"enabled": False},
+            "riskCategories": dict.fromkeys(RISK_CATEGORIES, 0.0),
         },
         "scoring": {"alertThreshold": 0.7},
         "processing": {"engine": "builtin"},
