@@ -355,4 +355,4 @@ def test_why_names_each_category_with_its_evidence_strongest_first() -> None:
     spanish = alert("p1").model_copy(update={"risk_categories": found, "language": "es"})
     why = notifier.explain(spanish)
     assert why[:2] == ['product safety: "caught fire", "recall"', 'boycott: "boycott"']
-    assert why[-1] == "written in es"
+    assert why[-1] == "written in Spanish"

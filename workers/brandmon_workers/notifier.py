@@ -65,6 +65,11 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> Response:
         return Response(0, type(error).__name__)
 
 
+_LANGUAGE_NAMES = {"es": "Spanish", "de": "German", "fr": "French", "pt": "Portuguese",
+                   "it": "Italian"}  # fmt: skip
+"""The analyzer's other languages by name; any other code is shown as it is."""
+
+
 def explain(alert: Alert) -> list[str]:
     """Return why a post alerted, in words a PR person reads, strongest evidence first."""
     why = [
@@ -81,7 +86,7 @@ def explain(alert: Alert) -> list[str]:
     if alert.categories:
         why.append("the image shows: " + ", ".join(alert.categories))
     if alert.language and alert.language not in ("en", "und"):
-        why.append(f"written in {alert.language}")
+        why.append(f"written in {_LANGUAGE_NAMES.get(alert.language, alert.language)}")
     return why
 
 
@@ -153,10 +158,11 @@ def slack_payload(alert: Alert, brand: str) -> bytes:
     blocks.append(
         {"type": "context", "elements": [_mrkdwn(f"post {_escape(alert.post_id)} · brandmon")]}
     )
-    text = (
-        f"{_SEVERITY_MARK[alert.severity]} {brand}: post {alert.post_id} by @{alert.username}"
-        f" scored {alert.final_score:.2f}" + (f" ({'; '.join(why)})" if why else "")
+    text = _escape(
+        f"{brand}: post {alert.post_id} by @{alert.username} scored {alert.final_score:.2f}"
+        + (f" ({'; '.join(why)})" if why else "")
     )
+    text = f"{_SEVERITY_MARK[alert.severity]} {text}"
     return json.dumps({"text": text, "blocks": blocks}).encode()
 
 
