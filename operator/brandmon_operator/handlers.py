@@ -113,6 +113,30 @@ def _manages_kafka(body: kopf.Body) -> bool:
     return body.metadata.annotations.get(reconcile.MANAGED_ANNOTATION, "true") != "false"
 
 
+class Busy:
+    """One lock per monitor (by uid), held while a reconcile works on it.
+
+    kopf serializes a monitor's change handlers, but runs its resync timer beside them:
+    on a busy machine a resync started during a slow update planned the same ksqlDB
+    changes from the status the update had not yet written, and sent them again. A
+    resync now skips a monitor that a reconcile holds (the next one sees the new status).
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def of(self, uid: str) -> threading.Lock:
+        """Return the monitor's lock."""
+        with self._guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def forget(self, uid: str) -> None:
+        """Drop a deleted monitor's lock."""
+        with self._guard:
+            self._locks.pop(uid, None)
+
+
 def run_reconcile(
     body: kopf.Body,
     patch: kopf.Patch,
@@ -238,6 +262,7 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         # at deletion kept a monitor Terminating for a minute. Poll every second instead.
         settings.background.cancellation_polling = 1.0
         memo["settings"] = operator_settings
+        memo["busy"] = Busy()
         memo["connections"] = Connections(Cluster(_api_client()), operator_settings)
 
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
@@ -246,15 +271,24 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     def on_change(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, retry: int, **_: Any
     ) -> None:
-        run_reconcile(body, patch, memo, logger, retry)
+        with memo["busy"].of(str(body.metadata.uid)):
+            run_reconcile(body, patch, memo, logger, retry)
 
     @kopf.timer(*resource, registry=registry, id="resync", interval=settings.resync_seconds,
                 initial_delay=settings.resync_seconds)  # fmt: skip
     def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **_: Any) -> None:
-        run_reconcile(body, patch, memo, logger, retry=0)
+        lock = memo["busy"].of(str(body.metadata.uid))
+        if not lock.acquire(blocking=False):
+            logger.debug("resync skipped: a reconcile of this monitor is running")
+            return
+        try:
+            run_reconcile(body, patch, memo, logger, retry=0)
+        finally:
+            lock.release()
 
     @kopf.on.delete(*resource, registry=registry, id="cleanup")
     def on_delete(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int, **_: Any) -> None:
         run_cleanup(body, memo, logger, retry)
+        memo["busy"].forget(str(body.metadata.uid))
 
     return registry
