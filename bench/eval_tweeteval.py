@@ -149,6 +149,17 @@ def sentiment_task(data: Path, split: str = "val") -> dict[str, Any]:
     order = [mapping[name] for name in ("negative", "neutral", "positive")]
     per_class = recall_score(labels, predicted, labels=order, average=None, zero_division=0.0)
     head = [order[most_probable(s)] for s in text.signals_batch(texts)]
+    # Tweets about anything: how often a default monitor without keywords would alert on
+    # everyday posts, by their sentiment (the false alarms a PR team would read).
+    scores = text.TextScorer(AnalysisSpec()).score_batch(
+        captions_as_posts(texts), datetime.now(UTC)
+    )
+    alert_rate = {}
+    for name in ("negative", "neutral", "positive"):
+        of_class = [
+            s.score for s, label in zip(scores, labels, strict=True) if label == mapping[name]
+        ]
+        alert_rate[name] = sum(v >= ALERT_THRESHOLD for v in of_class) / max(1, len(of_class))
     return {
         "n": len(texts),
         "official_metric": "macro_recall",
@@ -158,6 +169,7 @@ def sentiment_task(data: Path, split: str = "val") -> dict[str, Any]:
         "vader_macro_recall": float(
             recall_score(labels, predicted, labels=order, average="macro", zero_division=0.0)
         ),
+        "default_monitor_alert_rate": alert_rate,
         "vader_recall_per_class": {
             name: float(value)
             for name, value in zip(("negative", "neutral", "positive"), per_class, strict=True)

@@ -8,9 +8,11 @@ about 2 MB), so a fresh clone scores without any data set at hand:
   analyzer's negativity is P(negative);
 - offensive: P(offensive) (binary logistic regression);
 - brand risk: P(the post reports damage to a brand) (binary logistic regression), trained
-  on the project's own labelled brand posts (`bench/data/heldout{,2,3,4,5}.jsonl`, 180
-  posts about five fictional brands in six languages) against 3,000 everyday tweets. It
-  generalises over phrasings the cue lexicon does not know, from very little data.
+  on the project's own labelled brand posts (`bench/data/train/*.jsonl` and
+  `bench/data/heldout{,2,3,4,5}.jsonl`: 1,740 posts about 25 fictional brands in ten
+  languages, about half of them damaging, the rest hard negatives such as competitors'
+  scandals, mild complaints and risky words in harmless senses) against 3,000 everyday
+  tweets. It generalises over phrasings the cue lexicon does not know.
 
 Features, computed on the caption as the analyzer reads it (`textnorm.read`: folded,
 de-obfuscated, hashtags split, links removed; mentions become "@user"): hashed word 1-2
@@ -23,7 +25,7 @@ lexicon knowledge the small training sets lack.
 Training data and terms: TweetEval sentiment (SemEval-2013..2016 4A) and offensive
 (OLID), XLM-T sentiment (English, Spanish, French, German) and GermEval-2018; research
 terms of those data sets and Twitter's terms apply to the weights. The brand posts were
-written for this project (Apache-2.0). This module only
+written for this project (synthetic, Apache-2.0). This module only
 loads the weights and computes features (no I/O besides reading the packaged file).
 """
 
@@ -44,7 +46,7 @@ from brandmon_workers import textnorm
 
 MODEL_FILE = "text_signals.npz"
 # The weights' version: part of ANALYZER_VERSION, so a retrained model is a new analyzer.
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 HASH_BUCKETS = 2**17
 DENSE_FEATURES = 5  # profanity probability, VADER neg, neu, pos, compound
 N_FEATURES = 2 * HASH_BUCKETS + DENSE_FEATURES
