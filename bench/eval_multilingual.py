@@ -49,7 +49,7 @@ def evaluate(folder: Path, split: str) -> dict[str, Any]:
     if len(texts) != len(labels):
         sys.exit(f"{folder}/{split}: {len(texts)} texts, {len(labels)} labels")
     head = []
-    for signals in text.signals_batch(texts):
+    for signals in text.signals_batch(texts).signals:
         probabilities = (signals.negative, signals.neutral, signals.positive)
         head.append(max(range(3), key=probabilities.__getitem__))
     vader = []

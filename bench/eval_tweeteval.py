@@ -148,7 +148,7 @@ def sentiment_task(data: Path, split: str = "val") -> dict[str, Any]:
     predicted = [vader_class(text.sentiment_compound(t), mapping) for t in texts]
     order = [mapping[name] for name in ("negative", "neutral", "positive")]
     per_class = recall_score(labels, predicted, labels=order, average=None, zero_division=0.0)
-    head = [order[most_probable(s)] for s in text.signals_batch(texts)]
+    head = [order[most_probable(s)] for s in text.signals_batch(texts).signals]
     # Tweets about anything: how often a default monitor without keywords would alert on
     # everyday posts, by their sentiment (the false alarms a PR team would read).
     scores = text.TextScorer(AnalysisSpec()).score_batch(

@@ -4,7 +4,9 @@ Creates a monitor's topic set (the topic naming of `contract.topics`, 3 partitio
 BrandMonitor's default), starts the text analyzer and the aggregator as `brandmon-worker`
 processes with the settings the operator would render (`WorkerSettings.to_env()`), warms
 them up, then produces posts at a steady rate (default 500/s for 60 s) the way the
-collector does. One keyword in one caption of six makes about a sixth of the posts alert.
+collector does: six ACME captions in turn, or one caption per line of `--captions FILE`
+(e.g. TweetEval's tweets, for a stream like a real one). The captions that alert are
+found first by scoring them offline with the same code, and the run waits for those.
 
 For every post it measures, from the post's production (the Kafka timestamp librdkafka
 gives it when it is produced) to
@@ -12,7 +14,7 @@ gives it when it is produced) to
 - `seen`: a consumer receiving them (this process's clock, the same clock as the first),
 and reports p50 / p99 / max of each, and how many results arrived.
 
-    .venv/bin/python -m bench.latency [--rate 500] [--seconds 60]
+    .venv/bin/python -m bench.latency [--rate 500] [--seconds 60] [--captions FILE]
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from bench import common
-from brandmon_workers.contract.analysis import AnalysisSpec, Keyword
+from brandmon_workers.contract.analysis import AnalysisSpec, Keyword, ScoringSpec
 from brandmon_workers.contract.messages import Post, Provenance
 from brandmon_workers.contract.settings import S3Settings, WorkerSettings
 from brandmon_workers.contract.topics import TopicNames, TopicRole
+from brandmon_workers.text import TextScorer
 
 PARTITIONS = 3
 CAPTIONS = [
@@ -46,16 +49,18 @@ CAPTIONS = [
     "Unboxing the ACME kettle today #acme #kitchen #happy",
     "Great service at the ACME store downtown, thanks Sam",
 ]
-ALERTING_CAPTION = 2  # the caption with the keyword
 ROLES = ("text-analyzer", "aggregator")
 _TICK_S = 0.01
 
 
-def post(post_id: str, i: int, now: datetime) -> bytes:
+ANALYSIS = AnalysisSpec(keywords=[Keyword(term="data breach", weight=1.0)])
+
+
+def post(post_id: str, i: int, caption: str, now: datetime) -> bytes:
     """Return one post's JSON, as the collector would produce it."""
     return Post(
         post_id=post_id, shortcode=post_id, username=f"user{i % 97}",
-        url=f"https://x.invalid/{post_id}", caption=CAPTIONS[i % len(CAPTIONS)], posted_at=now,
+        url=f"https://x.invalid/{post_id}", caption=caption, posted_at=now,
         provenance=Provenance(source="bench", collected_at=now, collector_version="bench"),
     ).model_dump_json().encode()  # fmt: skip
 
@@ -116,9 +121,9 @@ def start_workers(settings: WorkerSettings, logs: Path) -> list[subprocess.Popen
 
 
 def produce_steady(
-    producer: Producer, topic: str, prefix: str, rate: float, seconds: float
+    producer: Producer, topic: str, prefix: str, captions: list[str], *, rate: float, seconds: float
 ) -> dict[str, float]:
-    """Produce `rate` posts a second for `seconds`; return each post's production time."""
+    """Produce `rate` posts a second for `seconds`, captions in turn; return production times."""
     produced: dict[str, float] = {}
 
     def delivered(error: KafkaError | None, message: Message) -> None:
@@ -136,12 +141,32 @@ def produce_steady(
             time.sleep(max(0.0, due - time.monotonic()))
         post_id = f"{prefix}{i}"
         producer.produce(
-            topic, key=post_id.encode(), value=post(post_id, i, now), on_delivery=delivered
+            topic,
+            key=post_id.encode(),
+            value=post(post_id, i, captions[i % len(captions)], now),
+            on_delivery=delivered,
         )
         producer.poll(0)
     producer.flush(30)
     common.say(f"produced {total} posts in {time.monotonic() - started:.1f}s")
     return produced
+
+
+def read_captions(path: Path) -> list[str]:
+    """Read one caption per newline-terminated line (not splitlines: tweets hold U+2028)."""
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def alerting_captions(captions: list[str]) -> set[int]:
+    """Return the indexes of the captions that alert: scored offline by the same code."""
+    now = datetime.now(UTC)
+    posts = [
+        Post.model_validate_json(post(str(i), i, caption, now))
+        for i, caption in enumerate(captions)
+    ]
+    threshold = ScoringSpec().alert_threshold  # the builtin engine's, text-only
+    scores = TextScorer(ANALYSIS).score_batch(posts, now)
+    return {i for i, score in enumerate(scores) if score.score >= threshold}
 
 
 def summary(latencies: list[float]) -> dict[str, Any]:
@@ -154,13 +179,26 @@ def summary(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Measure, print and record."""
+def arguments() -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=500.0, help="posts per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="measured duration")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured lead-in seconds")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--captions",
+        type=Path,
+        help="one caption per line, used in turn (default: six ACME posts)",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Measure, print and record."""
+    args = arguments()
+    captions = read_captions(args.captions) if args.captions else CAPTIONS
+    alerting = alerting_captions(captions)
+    common.say(f"{len(captions)} captions, {len(alerting)} of which alert")
     results: dict[str, Any] = {}
     with common.platform() as handle:
         env = common.client_env(handle)
@@ -172,7 +210,7 @@ def main() -> None:
         settings = WorkerSettings(
             namespace="bench", monitor="latency", brand="ACME", kafka_bootstrap_servers=bootstrap,
             topics=names, s3=S3Settings(bucket="unused"), health_port=0, metrics_port=0,
-            analysis=AnalysisSpec(keywords=[Keyword(term="data breach", weight=1.0)]),
+            analysis=ANALYSIS,
         )  # fmt: skip
         logs = handle.logs / f"bench-latency-{names.prefix}"
         logs.mkdir(parents=True)
@@ -184,7 +222,9 @@ def main() -> None:
         topic = names.of(TopicRole.POSTS)
         try:
             common.say(f"workers started (logs in {logs}); warming up for {args.warmup:.0f}s")
-            warm = produce_steady(producer, topic, "warm-", args.rate, args.warmup)
+            warm = produce_steady(
+                producer, topic, "warm-", captions, rate=args.rate, seconds=args.warmup
+            )
             deadline = time.monotonic() + 120
             while len(reader.seen["scored"]) < len(warm) and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -193,10 +233,10 @@ def main() -> None:
                     f"warm-up: only {len(reader.seen['scored'])} of {len(warm)} scored"
                 )
             common.say(f"measuring {args.rate:.0f} posts/s for {args.seconds:.0f}s")
-            measured = produce_steady(producer, topic, "m-", args.rate, args.seconds)
-            expected_alerts = {
-                k for k in measured if int(k[2:]) % len(CAPTIONS) == ALERTING_CAPTION
-            }
+            measured = produce_steady(
+                producer, topic, "m-", captions, rate=args.rate, seconds=args.seconds
+            )
+            expected_alerts = {k for k in measured if int(k[2:]) % len(captions) in alerting}
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not (
                 measured.keys() <= reader.seen["scored"].keys()
@@ -226,7 +266,8 @@ def main() -> None:
     parameters |= {
         "partitions": PARTITIONS,
         "workers": list(ROLES),
-        "alerting_share": 1 / len(CAPTIONS),
+        "captions": str(args.captions) if args.captions else "ACME",
+        "alerting_share": len(alerting) / len(captions),
     }
     common.finish("latency", parameters, results)
 

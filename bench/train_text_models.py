@@ -18,6 +18,10 @@ the data terms), trains
   balance, binary logistic regression; `heldout6.jsonl`, `heldout7.jsonl` and the dev set
   stay out, to measure it. Its C was chosen by leave-one-file-out cross-validation
   (`--cross-validate`: each file is other brands, so the score is for brands never seen);
+- brand risk over embeddings: the same examples as multilingual sentence embeddings
+  (`signals.embed`), logistic regression (`--c-embedding`); the analyzer asks it about
+  the posts the first head is unsure of (`text.with_second_opinion`), and the
+  cross-validation scores that too;
 
 then reports validation numbers (TweetEval val: sentiment macro-recall, offensive
 macro-F1 at 0.5; XLM-T val sentiment macro-recall per language; offensive macro-F1 on the
@@ -193,35 +197,60 @@ def brand_risk_data(data: Path, held_out: set[str], background: int) -> BrandExa
 BrandExamples = tuple[list[str], list[int], list[float], list[str]]
 
 
-def cross_validate(x: Any, examples: BrandExamples, c: float) -> dict[str, Any]:
-    """Leave one brand-post file out: how the brand-risk head does on brands it never saw.
-
-    Also tries how the head's out-of-fold probability should join the other signals
-    (`combination_grid`), since that is where the head's calibration matters.
-    """
-    texts, labels, weights, groups = examples
+def out_of_fold(x: Any, examples: BrandExamples, c: float) -> np.ndarray:
+    """Return each brand post's P from a head trained without its file (0 for tweets)."""
+    _, labels, weights, groups = examples
     y, w, g = np.asarray(labels), np.asarray(weights), np.asarray(groups)
     predicted = np.zeros(len(y))
-    files = sorted(set(groups) - {"background"})
-    for name in files:
+    for name in sorted(set(groups) - {"background"}):
         train = g != name
-        model = fit(x[train], y[train], w[train], c)
-        predicted[~train] = model.predict_proba(x[~train])[:, 1]
-    posts = g != "background"
+        predicted[~train] = fit(x[train], y[train], w[train], c).predict_proba(x[~train])[:, 1]
+    return predicted
+
+
+def cross_validate(
+    x: Any, embedded: np.ndarray, examples: BrandExamples, c: float, c_embedding: float
+) -> dict[str, Any]:
+    """Leave one brand-post file out: how the brand-risk heads do on brands they never saw.
+
+    Scores the hashed n-gram head (C `c`), the embedding head (`c_embedding`) and what
+    the analyzer serves (the first, with the second opinion where it is unsure), and
+    tries how the served probability should join the other signals
+    (`combination_grid`), since that is where calibration matters.
+    """
+    texts, labels, _, groups = examples
+    y = np.asarray(labels)
+    posts = np.asarray(groups) != "background"
+    hashed = out_of_fold(x, examples, c)
+    by_embedding = out_of_fold(embedded, examples, c_embedding)
+    served = text.with_second_opinion(hashed, lambda rows: by_embedding[rows]).risk
     result: dict[str, Any] = {
         "c": c,
-        "roc_auc": float(roc_auc_score(y[posts], predicted[posts])),
+        "c_embedding": c_embedding,
+        "roc_auc": {
+            name: float(roc_auc_score(y[posts], p[posts]))
+            for name, p in (("hashed", hashed), ("embedding", by_embedding), ("served", served))
+        },
+        "second_opinion_share": float(
+            np.mean(
+                (hashed[posts] >= text.SECOND_OPINION_FROM)
+                & (hashed[posts] < text.SECOND_OPINION_TO)
+            )
+        ),
     }
     for threshold in (0.5, 0.6, 0.7):
-        flagged = (predicted >= threshold) & posts
+        flagged = (served >= threshold) & posts
         true = int((flagged & (y == 1)).sum())
-        result[f"precision_recall_at_{threshold}"] = [
+        result[f"served_precision_recall_at_{threshold}"] = [
             true / max(1, int(flagged.sum())),
             true / int((y[posts] == 1).sum()),
         ]
     result["combinations"] = combination_grid(
-        [t for t, keep in zip(texts, posts, strict=True) if keep], y[posts], predicted[posts]
+        [t for t, keep in zip(texts, posts, strict=True) if keep], y[posts], served[posts]
     )
+    result["combinations_hashed_only"] = combination_grid(
+        [t for t, keep in zip(texts, posts, strict=True) if keep], y[posts], hashed[posts]
+    )["shipped"]
     return result
 
 
@@ -276,8 +305,8 @@ def combination_grid(texts: Sequence[str], labels: Any, probability: Any) -> dic
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Train the three heads, print validation numbers and write the weights."""
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -285,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c-offensive", type=float, default=2.0)
     parser.add_argument("--weight-other", type=float, default=6.0)
     parser.add_argument("--c-risk", type=float, default=16.0)
+    parser.add_argument("--c-embedding", type=float, default=4.0)
     parser.add_argument(
         "--cross-validate",
         type=float,
@@ -294,7 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--background", type=int, default=3000)
     parser.add_argument("--version", default=signals.MODEL_VERSION)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train the four heads, print validation numbers and write the weights."""
+    args = arguments(argv)
     data: Path = args.data
     featurize = Featurizer()
     started = time.perf_counter()
@@ -320,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"brand risk: {len(r_texts)} training texts", file=sys.stderr)
     r_x = featurize(r_texts)
     brand_risk = fit(r_x, r_labels, r_weights, args.c_risk)
+    r_embedded = signals.embed(r_texts)
+    embedding_risk = fit(r_embedded, r_labels, r_weights, args.c_embedding)
     train_seconds = time.perf_counter() - started
 
     model = signals.SignalModel(
@@ -329,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         offensive_intercept=offensive.intercept_,
         risk_coef=brand_risk.coef_,
         risk_intercept=brand_risk.intercept_,
+        embedding_risk_coef=embedding_risk.coef_,
+        embedding_risk_intercept=embedding_risk.intercept_,
         version=args.version,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -346,7 +385,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return float(f1_score(labels, predicted, average="macro"))
 
     def risk_auc(texts: list[str], labels: list[int]) -> float:
-        return float(roc_auc_score(labels, shipped.risk(featurize(texts))))
+        served = text.with_second_opinion(
+            shipped.risk(featurize(texts)),
+            lambda rows: shipped.embedding_risk(signals.embed([texts[r] for r in rows])),
+        ).risk
+        return float(roc_auc_score(labels, served))
 
     unseen_brand_posts = {
         Path(name).stem: brand_posts(BRAND_DATA, [name]) for name in BRAND_RISK_UNSEEN
@@ -370,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "c_offensive": args.c_offensive,
             "weight_other": args.weight_other,
             "c_risk": args.c_risk,
+            "c_embedding": args.c_embedding,
         },
         "val": {
             "tweeteval_sentiment_macro_recall": sentiment_recall(
@@ -388,7 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.cross_validate:
         results["brand_risk_cross_validation"] = [
-            cross_validate(r_x, brand_examples, c) for c in args.cross_validate
+            cross_validate(r_x, r_embedded, brand_examples, c, args.c_embedding)
+            for c in args.cross_validate
         ]
     print(json.dumps(results, sort_keys=True))
     return 0

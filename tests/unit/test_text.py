@@ -6,9 +6,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
-from brandmon_workers import text
+from brandmon_workers import signals, text
 from brandmon_workers.contract.analysis import AnalysisSpec, Keyword, SentimentSpec, ToxicitySpec
 from brandmon_workers.contract.messages import KeywordHit, Post, Provenance
 
@@ -349,3 +350,74 @@ def test_a_monitor_reweights_or_disables_a_built_in_category() -> None:
     assert reweighted.risk_score < default.risk_score
     assert off.risk_categories == []
     assert off.risk_score == 0.0
+
+
+def test_second_opinion_only_for_unsure_posts_and_blends_them() -> None:
+    hashed = np.array([0.05, text.SECOND_OPINION_FROM, 0.5, text.SECOND_OPINION_TO, 0.95])
+    asked: list[list[int]] = []
+
+    def embedded(rows: list[int]) -> np.ndarray:
+        asked.append(rows)
+        return np.array([0.9] * len(rows))
+
+    served = text.with_second_opinion(hashed, embedded)
+    assert asked == [[1, 2]]  # once, for the band [FROM, TO) only
+    assert served.risk.tolist() == pytest.approx([0.05, (0.2 + 0.9) / 2, 0.7, 0.8, 0.95])
+    assert (served.asked, served.over_budget) == (2, 0)
+    assert hashed[1] == text.SECOND_OPINION_FROM  # the input is not changed in place
+
+    def never(rows: list[int]) -> np.ndarray:
+        raise AssertionError(f"asked about {rows}")
+
+    alone = text.with_second_opinion(np.array([0.0, 0.99]), never)
+    assert (alone.risk.tolist(), alone.asked) == ([0.0, 0.99], 0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_second_opinions_past_the_budget_go_to_the_most_uncertain_posts() -> None:
+    clock = FakeClock()
+    budget = text.SecondOpinionBudget(0.1, per_call=2, clock=clock)
+    hashed = np.array([0.25, 0.45, 0.75, 0.52, 0.9])
+
+    def slow(rows: list[int]) -> np.ndarray:
+        clock.now += 0.3  # the call takes 0.3 s
+        return np.ones(len(rows))
+
+    clock.now += 1.0  # 0.1 s in the bucket
+    served = text.with_second_opinion(hashed, slow, budget)
+    # Two of the four unsure posts are asked, in one call: those nearest 0.5 (rows 1, 3).
+    assert (served.asked, served.over_budget) == (2, 2)
+    assert served.risk.tolist() == pytest.approx([0.25, 0.725, 0.75, 0.76, 0.9])
+    # The call overdrew the bucket by 0.2 s: nothing until 2 s have refilled it.
+    assert budget.take(5) == 0
+    clock.now += 1.9
+    assert budget.take(1) == 0
+    clock.now += 0.2
+    assert budget.take(1) == 1
+    assert budget.take(0) == 0
+    # Idle time saves up at most one second of calls.
+    clock.now += 3600
+    budget.spend(1.0)
+    assert budget.take(5) == 0
+
+
+def test_sentence_embeddings_are_multilingual_and_unit_length() -> None:
+    vectors = signals.embed(
+        [
+            "The Acme kettle caught fire in my kitchen",
+            "Der Acme-Wasserkocher hat in meiner Küche Feuer gefangen",
+            "Loving the Acme latte",
+        ]
+    )
+    assert vectors.shape == (3, signals.EMBEDDING_DIM)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0, 1.0, 1.0], abs=1e-3)
+    # A translation lands nearer its original than an unrelated post does.
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert signals.embed([]).shape == (0, signals.EMBEDDING_DIM)

@@ -16,7 +16,15 @@ from brandmon_workers import impact
 from brandmon_workers.contract.messages import Media, MessageModel, Post, TextScore
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
-from brandmon_workers.runtime import Context, Output, Pause, Record, Worker, record_dead_letter
+from brandmon_workers.runtime import (
+    Context,
+    Metrics,
+    Output,
+    Pause,
+    Record,
+    Worker,
+    record_dead_letter,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,17 +36,26 @@ class TextAnalyzer:
     inputs: Mapping[TopicRole, type[MessageModel]] = {TopicRole.POSTS: Post}
 
     def __init__(self, settings: WorkerSettings) -> None:
-        from brandmon_workers.text import TextScorer  # noqa: PLC0415 - loads models: role only
+        from brandmon_workers import text  # noqa: PLC0415 - loads models: role only
 
-        self.scorer = TextScorer(settings.analysis)
+        budget = text.SecondOpinionBudget(text.SECOND_OPINION_SHARE, text.SECOND_OPINIONS_PER_CALL)
+        self.scorer = text.TextScorer(settings.analysis, budget)
+        self._metrics: Metrics | None = None
 
     def start(self, context: Context) -> None:
-        """Nothing to rebuild: scoring is stateless."""
+        """Nothing to rebuild: scoring is stateless. Keeps the metrics to count with."""
+        self._metrics = context.metrics
 
     def process(self, records: Sequence[Record]) -> list[Output]:
         """Score a batch (one offensive-language call for all of it), with each post's impact."""
         posts: list[Post] = [r.value for r in records]
+        asked, refused = self.scorer.second_opinions, self.scorer.over_budget
         scores = self.scorer.score_batch(posts, datetime.now(UTC))
+        if self._metrics is not None:
+            counter = self._metrics.second_opinions
+            worker = self._metrics.worker
+            counter.labels(worker, "asked").inc(self.scorer.second_opinions - asked)
+            counter.labels(worker, "over_budget").inc(self.scorer.over_budget - refused)
         return [
             Output(TopicRole.TEXT_SCORES, score.post_id, with_impact(score, post))
             for post, score in zip(posts, scores, strict=True)

@@ -329,6 +329,13 @@ class Metrics:
             [*labels, "topic"],
             registry=self.registry,
         )
+        self.second_opinions = Counter(
+            "brandmon_second_opinions",
+            "Unsure captions the brand-risk embedding head was asked about (asked) or was"
+            " not, for the text analyzer's budget (over_budget)",
+            [*labels, "outcome"],
+            registry=self.registry,
+        )
         self.lag = Gauge(
             "brandmon_consumer_lag",
             "Messages behind the end of the input topics",

