@@ -156,8 +156,9 @@ class SignalModel:
 def blend_risk(hashed: np.ndarray, embedded: np.ndarray) -> np.ndarray:
     """Return the brand-risk probability from both heads: their mean.
 
-    Cross-validated by brand, the mean ranks damage better than either head (ROC-AUC
-    0.95 against 0.91 for hashed n-grams and 0.93 for the embedding head).
+    Cross-validated by brand on the first 1,460 training posts, the mean ranked damage
+    better than either head (ROC-AUC 0.95 against 0.91 for hashed n-grams and 0.93 for
+    the embedding head).
     """
     result: np.ndarray = (np.asarray(hashed) + np.asarray(embedded)) / 2.0
     return result

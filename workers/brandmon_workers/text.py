@@ -19,8 +19,8 @@ Five explainable signals, each in [0, 1], are computed from a post's caption:
   heads, so 0 when both sentiment and toxicity scoring are disabled): nothing up to
   p = 0.5, 0.7 (an alert on its own) from p = 0.7. Where that head is unsure (0.2 <= p <
   0.8), p is the mean of it and a head over the caption's multilingual sentence
-  embedding. It catches damage phrased unlike
-  any cue, from the words of 1,740 labelled brand posts.
+  embedding, as the worker's budget allows (`SecondOpinionBudget`). It catches damage
+  phrased unlike any cue, from 1,740 labelled brand posts.
 
 They combine as a noisy-OR, every signal being independent evidence that a post hurts
 the brand:
