@@ -39,6 +39,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,29 +246,48 @@ def cross_validate(
             true / max(1, int(flagged.sum())),
             true / int((y[posts] == 1).sum()),
         ]
-    result["combinations"] = combination_grid(
-        [t for t, keep in zip(texts, posts, strict=True) if keep], y[posts], served[posts]
-    )
-    result["combinations_hashed_only"] = combination_grid(
-        [t for t, keep in zip(texts, posts, strict=True) if keep], y[posts], hashed[posts]
-    )["shipped"]
+    others = OtherSignals.of([t for t, keep in zip(texts, posts, strict=True) if keep])
+    result["combinations"] = combination_grid(others, y[posts], served[posts])
+    result["combinations_hashed_only"] = combination_grid(others, y[posts], hashed[posts])[
+        "shipped"
+    ]
     return result
 
 
-def combination_grid(texts: Sequence[str], labels: Any, probability: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OtherSignals:
+    """The analyzer's signals besides the learned brand risk, per post."""
+
+    negativity: np.ndarray
+    toxicity: np.ndarray
+    categories: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> OtherSignals:
+        """Score the texts with the analyzer as shipped (the weights just written).
+
+        An empty budget: the learned brand risk is not used here, so the slow second
+        opinion is never asked.
+        """
+        scorer = text.TextScorer(AnalysisSpec(), text.SecondOpinionBudget(0.0, per_call=0))
+        scores = scorer.score_batch(captions_as_posts(texts), datetime.now(UTC))
+        return cls(
+            negativity=np.array([s.negativity for s in scores]),
+            toxicity=np.array([s.toxicity for s in scores]),
+            categories=np.array([s.risk_score for s in scores]),
+        )
+
+
+def combination_grid(others: OtherSignals, labels: Any, probability: Any) -> dict[str, Any]:
     """Alert F1 of a default monitor (no keywords) for combinations of the score's knobs.
 
-    The other signals come from the analyzer as shipped (`TextScorer`, the weights just
-    written); the learned head's part from the out-of-fold `probability`. Knobs: the
-    sentiment and toxicity weights and where the learned contribution starts and is full
-    (`text.LEARNED_RISK_FROM`, `text.LEARNED_RISK_FULL_AT`). Returns the five best and
-    the shipped defaults.
+    The other signals come from `others`; the learned head's part from the out-of-fold
+    `probability`. Knobs: the sentiment and toxicity weights and where the learned
+    contribution starts and is full (`text.LEARNED_RISK_FROM`, `text.LEARNED_RISK_FULL_AT`).
+    Returns the five best and the shipped defaults.
     """
     spec = AnalysisSpec()
-    scores = text.TextScorer(spec).score_batch(captions_as_posts(texts), datetime.now(UTC))
-    negativity = np.array([s.negativity for s in scores])
-    toxicity = np.array([s.toxicity for s in scores])
-    categories = np.array([s.risk_score for s in scores])
+    negativity, toxicity, categories = others.negativity, others.toxicity, others.categories
     y = np.asarray(labels)
     rows = []
     for sentiment_weight in (0.0, 0.1, 0.2, 0.3):
