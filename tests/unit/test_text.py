@@ -352,25 +352,67 @@ def test_a_monitor_reweights_or_disables_a_built_in_category() -> None:
     assert off.risk_score == 0.0
 
 
-def test_second_opinion_only_for_unsure_posts_and_blends_them() -> None:
-    hashed = np.array([0.05, text.SECOND_OPINION_FROM, 0.5, text.SECOND_OPINION_TO, 0.95])
+def opinions(risk: float, sentiment: tuple[float, float, float]) -> Any:
+    """An embedding head that answers the same for every row, recording what it was asked."""
     asked: list[list[int]] = []
 
-    def embedded(rows: list[int]) -> np.ndarray:
+    def embedded(rows: list[int]) -> text.Opinions:
         asked.append(rows)
-        return np.array([0.9] * len(rows))
+        return text.Opinions(np.full(len(rows), risk), np.tile(sentiment, (len(rows), 1)))
+
+    embedded.asked = asked  # type: ignore[attr-defined]
+    return embedded
+
+
+def test_second_opinion_only_for_unsure_posts_and_blends_them() -> None:
+    hashed = np.array([0.05, text.SECOND_OPINION_FROM, 0.5, text.SECOND_OPINION_TO, 0.95])
+    embedded = opinions(0.9, (0.1, 0.1, 0.8))
 
     served = text.with_second_opinion(hashed, embedded)
-    assert asked == [[1, 2]]  # once, for the band [FROM, TO) only
+    assert embedded.asked == [[1, 2]]  # once, for the band [FROM, TO) only
     assert served.risk.tolist() == pytest.approx([0.05, (0.2 + 0.9) / 2, 0.7, 0.8, 0.95])
     assert (served.asked, served.over_budget) == (2, 0)
     assert hashed[1] == text.SECOND_OPINION_FROM  # the input is not changed in place
 
-    def never(rows: list[int]) -> np.ndarray:
+    def never(rows: list[int]) -> text.Opinions:
         raise AssertionError(f"asked about {rows}")
 
     alone = text.with_second_opinion(np.array([0.0, 0.99]), never)
     assert (alone.risk.tolist(), alone.asked) == ([0.0, 0.99], 0)
+
+
+def test_posts_in_other_languages_get_a_second_opinion_on_sentiment() -> None:
+    hashed_risk = np.array([0.05, 0.5, 0.05, 0.5])
+    hashed_sentiment = np.array([[0.6, 0.3, 0.1]] * 4)
+    embedded = opinions(0.9, (0.0, 0.1, 0.9))
+    served = text.with_second_opinion(
+        hashed_risk,
+        embedded,
+        sentiment=hashed_sentiment,
+        other_language=[False, False, True, True],
+    )
+    assert embedded.asked == [[1, 2, 3]]
+    # Risk is blended only where the first head was unsure, sentiment only for the
+    # other languages.
+    assert served.risk.tolist() == pytest.approx([0.05, 0.7, 0.05, 0.7])
+    assert served.sentiment.ravel().tolist() == pytest.approx(
+        [0.6, 0.3, 0.1, 0.6, 0.3, 0.1, 0.3, 0.2, 0.5, 0.3, 0.2, 0.5]
+    )
+    assert (served.asked, served.over_budget) == (3, 0)
+
+
+def test_signals_of_a_spanish_post_blend_both_sentiment_heads() -> None:
+    caption = "Qué asco de servicio, llevo tres días sin internet y nadie me responde"
+    model = signals.load()
+    both = text.signals_batch([caption]).signals[0]
+    prepared = signals.prepare(caption)
+    dense = signals.lexicon_scores([caption], text._profanity(), text._vader(), [prepared])  # noqa: SLF001
+    first = model.sentiment(signals.features([prepared], dense))[0]
+    second = model.embedding_sentiment(signals.embed([caption]))[0]
+    assert (both.negative, both.neutral, both.positive) == pytest.approx(
+        tuple((first + second) / 2), abs=1e-4
+    )
+    assert both.negative > max(both.neutral, both.positive)
 
 
 class FakeClock:
@@ -386,9 +428,9 @@ def test_second_opinions_past_the_budget_go_to_the_most_uncertain_posts() -> Non
     budget = text.SecondOpinionBudget(0.1, per_call=2, clock=clock)
     hashed = np.array([0.25, 0.45, 0.75, 0.52, 0.9])
 
-    def slow(rows: list[int]) -> np.ndarray:
+    def slow(rows: list[int]) -> text.Opinions:
         clock.now += 0.3  # the call takes 0.3 s
-        return np.ones(len(rows))
+        return text.Opinions(np.ones(len(rows)), np.ones((len(rows), 3)) / 3)
 
     clock.now += 1.0  # 0.1 s in the bucket
     served = text.with_second_opinion(hashed, slow, budget)
@@ -406,6 +448,23 @@ def test_second_opinions_past_the_budget_go_to_the_most_uncertain_posts() -> Non
     clock.now += 3600
     budget.spend(1.0)
     assert budget.take(5) == 0
+
+
+def test_past_the_budget_unsure_brand_risk_goes_before_other_languages() -> None:
+    clock = FakeClock()
+    budget = text.SecondOpinionBudget(0.1, per_call=2, clock=clock)
+    clock.now += 1.0
+    embedded = opinions(0.9, (0.0, 0.0, 1.0))
+    served = text.with_second_opinion(
+        np.array([0.05, 0.3, 0.05, 0.6]),
+        embedded,
+        budget,
+        sentiment=np.array([[1.0, 0.0, 0.0]] * 4),
+        other_language=[True, False, True, False],
+    )
+    assert embedded.asked == [[1, 3]]
+    assert (served.asked, served.over_budget) == (2, 2)
+    assert served.sentiment[0].tolist() == [1.0, 0.0, 0.0]
 
 
 def test_sentence_embeddings_are_multilingual_and_unit_length() -> None:

