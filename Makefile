@@ -88,6 +88,14 @@ demo: platform-binaries ## the operator and a full pipeline locally on the bundl
 demo-down: venv ## stop the demo and the platform (every process the demo started)
 	$(PLATFORM) down
 
+.PHONY: docker
+docker: venv ## make a Docker daemon answer (as root on Debian: install docker.io, start dockerd)
+	$(BIN)/python -m brandmon_devtools.containers docker
+
+.PHONY: image
+image: venv ## build the brandmon image with no network in the build; prints its tag (docs/containers.md)
+	$(BIN)/python -m brandmon_devtools.containers image --uv $(UV)
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

@@ -1,0 +1,388 @@
+"""The images brandmon builds locally, each tagged by a digest of what it was built from.
+
+No container registry is reachable on the project's machines, and inside `docker build`
+PyPI is reached only through a TLS-inspecting proxy the build does not trust. So:
+
+- the Python base is a Debian bookworm root filesystem made by mmdebstrap from the host's
+  own apt mirror, imported with `docker import`;
+- the brandmon image's dependencies are resolved outside the build: uv.lock's runtime
+  requirements with their hashes (`uv export`) and their wheels (`pip download`, checked
+  against those hashes), plus the build backend's wheels, land in `wheelhouse/` in the
+  build context, and the Dockerfile installs from there with no index.
+
+A tag that exists is not built again: the images stay in Docker's store between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from brandmon_devtools.platform import build
+from brandmon_devtools.platform.pins import repo_root
+
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "python3-venv", "python3-pip")
+# Documentation, manuals and translations are dead weight in an image; licences stay.
+_DPKG_OPTIONS = (
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/lintian/*",
+)
+# What makes Debian's Python stand in for python:3.11-slim: the interpreter where the
+# Dockerfile's virtual environment expects it, and pip allowed to install (only the
+# builder stage does, into a virtual environment).
+_BASE_HOOKS = (
+    'ln -s /usr/bin/python3.11 "$1/usr/local/bin/python3.11"',
+    'rm -f "$1/usr/lib/python3.11/EXTERNALLY-MANAGED"',
+)
+_BASE_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["python3"]',
+)
+WHEELHOUSE = "wheelhouse"
+_WHEELHOUSE_KEEP = "README.md"
+_WHEELHOUSE_STAMP = ".inputs"
+# The interpreter and C library of the image (Debian bookworm): wheels are picked for them,
+# not for whatever machine runs the download.
+IMAGE_PYTHON = "3.11"
+IMAGE_GLIBC = (2, 36)
+IMAGE_ARCH = "x86_64"
+# The Dockerfile's context: what changes the image (see .dockerignore).
+_IMAGE_INPUTS = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "uv.lock",
+    "README.md",
+    "operator",
+    "workers",
+    "devtools",
+)
+
+
+class ImageError(RuntimeError):
+    """An image could not be built; the message names the step and its log."""
+
+
+def _say(message: str) -> None:
+    print(f"[images] {message}", file=sys.stderr, flush=True)
+
+
+def _logged(
+    step: str, argv: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
+) -> None:
+    """Run a long step with the platform build's runner: output to `log`, progress on stderr."""
+    try:
+        build._run_logged(step, argv, cwd, env or dict(os.environ), log)  # noqa: SLF001 - shared runner
+    except build.BuildError as error:
+        raise ImageError(str(error)) from error
+
+
+def _digest(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
+
+
+# --- the host's apt mirror ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AptSource:
+    """One `deb` line: a mirror, a suite and its components."""
+
+    uri: str
+    suite: str
+    components: tuple[str, ...]
+
+    def line(self) -> str:
+        """Return it as a one-line sources.list entry."""
+        return f"deb {self.uri} {self.suite} {' '.join(self.components)}"
+
+
+def parse_one_line_sources(text: str) -> list[AptSource]:
+    """Parse sources.list (one-line format), skipping deb-src, options and comments."""
+    found = []
+    for raw in text.splitlines():
+        line = re.sub(r"\[[^]]*\]", "", raw.split("#", 1)[0]).split()
+        if len(line) >= 3 and line[0] == "deb":  # noqa: PLR2004 - deb, URI, suite
+            found.append(AptSource(line[1], line[2], tuple(line[3:])))
+    return found
+
+
+def parse_deb822_sources(text: str) -> list[AptSource]:
+    """Parse a .sources file (deb822 paragraphs), skipping disabled and deb-src entries."""
+    found = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for raw in paragraph.splitlines():
+            if raw.startswith("#") or ":" not in raw:
+                continue
+            key, _, value = raw.partition(":")
+            fields[key.strip().lower()] = value.strip()
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        components = tuple(fields.get("components", "").split())
+        for uri in fields.get("uris", "").split():
+            for suite in fields.get("suites", "").split():
+                found.append(AptSource(uri, suite, components))
+    return found
+
+
+def host_sources(apt_dir: Path = Path("/etc/apt")) -> list[AptSource]:
+    """Return every enabled `deb` source this host's apt uses."""
+    found = []
+    if (apt_dir / "sources.list").is_file():
+        found += parse_one_line_sources((apt_dir / "sources.list").read_text())
+    for path in sorted((apt_dir / "sources.list.d").glob("*")):
+        if path.suffix == ".list":
+            found += parse_one_line_sources(path.read_text())
+        elif path.suffix == ".sources":
+            found += parse_deb822_sources(path.read_text())
+    return found
+
+
+def suite_sources(sources: Iterable[AptSource], suite: str) -> list[AptSource]:
+    """Keep the sources of one Debian release (bookworm, bookworm-updates, -security)."""
+    return [s for s in sources if s.suite == suite or s.suite.startswith(f"{suite}-")]
+
+
+# --- the Python base image ------------------------------------------------------------------
+
+
+def mmdebstrap_argv(sources: list[AptSource], output: Path) -> list[str]:
+    """Return the mmdebstrap command that makes the Python base's root filesystem."""
+    argv = [
+        "mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar",
+        "--aptopt=APT::Install-Recommends \"false\"",
+        # usr-is-merged instead of usrmerge, which would pull in 46 MB of Perl.
+        "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+        f"--include={','.join(BASE_PACKAGES)}",
+    ]  # fmt: skip
+    argv += [f"--dpkgopt={option}" for option in _DPKG_OPTIONS]
+    argv += [f"--customize-hook={hook}" for hook in _BASE_HOOKS]
+    return [*argv, BASE_SUITE, str(output), *(source.line() for source in sources)]
+
+
+def base_image_tag(sources: list[AptSource]) -> str:
+    """Return the base's tag: the suite plus a digest of the whole recipe and its mirrors."""
+    recipe = mmdebstrap_argv(sources, Path("-"))
+    return f"brandmon-python:{IMAGE_PYTHON}-{BASE_SUITE}-{_digest(*recipe, *_BASE_CHANGES)}"
+
+
+def image_exists(docker: str, tag: str) -> bool:
+    """Return whether Docker's store holds `tag`."""
+    result = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Id}}", tag],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return result.returncode == 0
+
+
+def _apt_install(package: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        msg = f"`{package}` is missing; install it (Debian: apt-get install {package})"
+        raise ImageError(msg)
+    _say(f"installing {package} (apt-get)")
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
+    ):
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+
+
+def ensure_base_image(docker: str, logs: Path) -> str:
+    """Return the tag of the Python base image, building it from Debian packages if needed."""
+    sources = suite_sources(host_sources(), BASE_SUITE)
+    if not sources:
+        msg = f"no {BASE_SUITE} source in /etc/apt: the base image needs a Debian mirror"
+        raise ImageError(msg)
+    tag = base_image_tag(sources)
+    if image_exists(docker, tag):
+        return tag
+    if shutil.which("mmdebstrap") is None:
+        _apt_install("mmdebstrap")
+    work = build.cache_dir() / "images"
+    work.mkdir(parents=True, exist_ok=True)
+    rootfs = work / "python-base.tar"
+    _say(f"building {tag} with mmdebstrap from {sources[0].uri} (first time only)")
+    changes = [word for change in _BASE_CHANGES for word in ("--change", change)]
+    try:
+        _logged("mmdebstrap", mmdebstrap_argv(sources, rootfs), work, logs / "build-base.log")
+        _logged(
+            "docker import",
+            [docker, "import", *changes, str(rootfs), tag],
+            work,
+            logs / "import-base.log",
+        )
+    finally:
+        rootfs.unlink(missing_ok=True)
+    return tag
+
+
+# --- the wheelhouse -------------------------------------------------------------------------
+
+
+def platform_tags(glibc: tuple[int, int] = IMAGE_GLIBC, arch: str = IMAGE_ARCH) -> list[str]:
+    """Return the manylinux platform tags a wheel may carry to run on that glibc, newest first."""
+    major, minor = glibc
+    tags = [f"manylinux_{major}_{m}_{arch}" for m in range(minor, 4, -1)]
+    # The legacy names of manylinux_2_17, _2_12 and _2_5.
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    return tags + [f"{name}_{arch}" for m, name in legacy.items() if m <= minor]
+
+
+def pip_download_argv(pip: Path, dest: Path, requirements: list[str]) -> list[str]:
+    """Return a `pip download` of binary wheels for the image's Python, not this machine's."""
+    argv = [
+        str(pip), "download", "--quiet", "--only-binary=:all:", "--dest", str(dest),
+        "--python-version", IMAGE_PYTHON, "--implementation", "cp",
+        "--abi", f"cp{IMAGE_PYTHON.replace('.', '')}", "--abi", "abi3", "--abi", "none",
+    ]  # fmt: skip
+    for tag in [*platform_tags(), "any"]:
+        argv += ["--platform", tag]
+    return argv + requirements
+
+
+def build_requirements(pyproject: str) -> list[str]:
+    """Return the build backend's requirements (pyproject's build-system.requires)."""
+    requires: list[str] = tomllib.loads(pyproject)["build-system"]["requires"]
+    return requires
+
+
+def wheelhouse_key(root: Path) -> str:
+    """Return the digest of what the wheelhouse is made from."""
+    return _digest(
+        (root / "uv.lock").read_bytes(),
+        *build_requirements((root / "pyproject.toml").read_text()),
+        *pip_download_argv(Path("pip"), Path("-"), []),
+    )
+
+
+def default_uv(root: Path | None = None) -> Path:
+    """Return the uv the Makefile installs (UV_VERSION, under the build cache)."""
+    makefile = ((root or repo_root()) / "Makefile").read_text()
+    pinned = re.search(r"^UV_VERSION\s*:=\s*(\S+)", makefile, re.MULTILINE)
+    if pinned is None:
+        msg = "the Makefile pins no UV_VERSION"
+        raise ImageError(msg)
+    return build.cache_dir() / f"uv-{pinned.group(1)}" / "bin" / "uv"
+
+
+def ensure_wheelhouse(uv: Path, logs: Path, root: Path | None = None) -> Path:
+    """Fill `wheelhouse/` with uv.lock's runtime wheels (hash-checked) and the build backend.
+
+    `requirements.txt` in it (uv export: pinned, every hash) is what the Dockerfile looks for
+    to install with no index.
+    """
+    root = root or repo_root()
+    house = root / WHEELHOUSE
+    stamp = house / _WHEELHOUSE_STAMP
+    key = wheelhouse_key(root)
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return house
+    _say(f"filling {house} from uv.lock (PyPI, outside the build)")
+    for old in house.iterdir():
+        if old.name != _WHEELHOUSE_KEEP:
+            old.unlink()
+    requirements = house / "requirements.txt"
+    partial = house / "requirements.partial"
+    pip = uv.parent / "pip"
+    steps = [
+        [
+            str(uv), "export", "--locked", "--no-dev", "--no-emit-project", "--no-header",
+            "--format", "requirements-txt", "--output-file", str(partial),
+        ],
+        pip_download_argv(pip, house, ["--no-deps", "--require-hashes", "-r", str(partial)]),
+        pip_download_argv(pip, house, build_requirements((root / "pyproject.toml").read_text())),
+    ]  # fmt: skip
+    names = ("uv-export", "pip-download", "pip-download-backend")
+    for step, argv in zip(names, steps, strict=True):
+        _logged(step, argv, root, logs / f"wheelhouse-{step}.log")
+    # Last: a wheelhouse interrupted half way has no requirements.txt and is not used.
+    partial.rename(requirements)
+    stamp.write_text(key + "\n")
+    return house
+
+
+# --- the brandmon image ---------------------------------------------------------------------
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+
+
+def image_key(root: Path, base: str, wheelhouse: Path) -> str:
+    """Return the digest of the brandmon image's inputs: its base, context and wheelhouse."""
+    parts: list[str | bytes] = [base]
+    for name in _IMAGE_INPUTS:
+        for path in _files(root / name):
+            parts += [str(path.relative_to(root)), path.read_bytes()]
+    stamp = wheelhouse / _WHEELHOUSE_STAMP
+    parts.append(stamp.read_text() if stamp.is_file() else "no wheelhouse")
+    return _digest(*parts)
+
+
+def project_version(root: Path) -> str:
+    """Return the version pyproject.toml declares."""
+    version: str = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    return version
+
+
+def ensure_brandmon_image(docker: str, base: str, wheelhouse: Path, logs: Path) -> str:
+    """Return the tag of the brandmon image for this checkout, building it if needed."""
+    root = repo_root()
+    version = project_version(root)
+    tag = f"brandmon:{version}-{image_key(root, base, wheelhouse)}"
+    if image_exists(docker, tag):
+        return tag
+    revision = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    argv = [
+        docker, "build", "--tag", tag, "--tag", "brandmon:dev",
+        "--build-arg", f"BASE_IMAGE={base}",
+        "--build-arg", f"VERSION={version}",
+        "--build-arg", f"REVISION={revision or 'unknown'}",
+        str(root),
+    ]  # fmt: skip
+    _say(f"building {tag} on {base}")
+    _logged("docker build", argv, root, logs / "build-image.log", env=docker_build_env(docker))
+    return tag
+
+
+def docker_build_env(docker: str) -> dict[str, str]:
+    """Return the environment for `docker build`: BuildKit only where the client has it.
+
+    Clients from Docker 23 on build through the buildx plugin and fail without it; the
+    classic builder works with every client and daemon, so it is the fallback.
+    """
+    env = dict(os.environ)
+    if "DOCKER_BUILDKIT" not in env:
+        buildx = subprocess.run([docker, "buildx", "version"], capture_output=True, check=False)
+        env["DOCKER_BUILDKIT"] = "1" if buildx.returncode == 0 else "0"
+    return env
