@@ -5,8 +5,9 @@
 # Base images are pinned by tag. Production builds should pin them by digest as well
 # (python:3.11.14-slim-bookworm@sha256:...). Both stages use the same base: the virtual
 # environment links to the builder's interpreter (/usr/local/bin/python3.11), which must
-# exist at run time. BASE_IMAGE names another base with that interpreter: `make image` passes
-# one built from Debian packages (no registry is reachable on the project's machines).
+# exist at run time. BASE_IMAGE names another base with that interpreter, and RUNTIME_IMAGE
+# (default: the same) the final stage's base, which needs no pip: `make image` passes two
+# made together from Debian packages (no registry is reachable on the project's machines).
 #
 #   docker build -t brandmon:0.1.0 --build-arg VERSION=0.1.0 \
 #     --build-arg REVISION="$(git rev-parse HEAD)" .
@@ -16,6 +17,7 @@
 # (`make image` fills it outside the build: docs/containers.md).
 
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+ARG RUNTIME_IMAGE=${BASE_IMAGE}
 
 FROM ${BASE_IMAGE} AS builder
 
@@ -32,13 +34,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 # Dependencies first: this layer is rebuilt only when the lock file or the wheelhouse changes.
 # The wheelhouse's requirements.txt is uv.lock's runtime set with every hash (uv export);
-# pip checks each wheel against it. pip compiles bytecode by default.
+# pip checks each wheel against it. Bytecode is written after the install (see below).
 COPY pyproject.toml uv.lock ./
 COPY wheelhouse/ /wheelhouse/
 RUN if [ -f /wheelhouse/requirements.txt ]; then \
         /usr/local/bin/python3.11 -m venv --without-pip /opt/brandmon \
         && python3 -m pip --python /opt/brandmon/bin/python install --no-index \
-           --find-links /wheelhouse --no-deps --require-hashes \
+           --find-links /wheelhouse --no-deps --no-compile --require-hashes \
            --requirement /wheelhouse/requirements.txt; \
     else \
         pip install uv==0.13.9 \
@@ -49,24 +51,33 @@ COPY operator ./operator
 COPY workers ./workers
 COPY devtools ./devtools
 # The project goes into site-packages as a wheel (not editable), so /src is not needed later;
-# its build backend comes from the wheelhouse too. Then what no process of the image runs:
-# kubernetes' asyncio client (nothing imports kubernetes.aio; 68 MB with its bytecode) and
-# the test suites of numpy, scipy and scikit-learn.
+# its build backend comes from the wheelhouse too. Then what no process of the image uses
+# goes: kubernetes' asyncio client (nothing imports kubernetes.aio; 68 MB with bytecode),
+# the test suites of numpy, scipy and scikit-learn, botocore's models of AWS services other
+# than the two brandmon calls (S3, Rekognition) and those its credential providers call,
+# and C headers, Cython and stub files. Last, bytecode for what the processes import
+# (brandmon_devtools.containers.bytecode says why not all of it).
 RUN if [ -f /wheelhouse/requirements.txt ]; then \
         python3 -m pip --python /opt/brandmon/bin/python install --no-index \
-           --find-links /wheelhouse --no-deps /src; \
+           --find-links /wheelhouse --no-deps --no-compile /src; \
     else \
         uv sync --locked --no-dev --no-editable --python /usr/local/bin/python3.11; \
     fi \
     && site=/opt/brandmon/lib/python3.11/site-packages \
     && rm -rf "$site/kubernetes/aio" \
     && find "$site/numpy" "$site/scipy" "$site/sklearn" -type d -name tests -prune \
-       -exec rm -rf {} +
+       -exec rm -rf {} + \
+    && find "$site/botocore/data" -mindepth 1 -maxdepth 1 -type d ! -name s3 \
+       ! -name rekognition ! -name sts ! -name sso ! -name sso-oidc ! -name signin \
+       -exec rm -rf {} + \
+    && find "$site" -type f \( -name "*.pyi" -o -name "*.pxd" -o -name "*.pyx" \
+       -o -name "*.h" -o -name "*.c" -o -name "*.cpp" \) -delete \
+    && /opt/brandmon/bin/python -m brandmon_devtools.containers.bytecode "$site"
 
 
-FROM ${BASE_IMAGE} AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 
-ARG BASE_IMAGE
+ARG RUNTIME_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="brandmon" \
@@ -75,7 +86,7 @@ LABEL org.opencontainers.image.title="brandmon" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="https://github.com/brandmon/brandmon" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}"
 
 # A passwd entry for uid 65532 (the uid the operator's pods run as), so libraries that look
 # the user up (getpass, instaloader's config paths) find one; its home is the /tmp emptyDir.

@@ -39,18 +39,18 @@ def docker_cli() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_cli: str) -> str:
-    """The Python base image built from Debian packages."""
+def base_images(docker_cli: str) -> images.BaseImages:
+    """The Python base images built from Debian packages."""
     logs = runtime.Platform(runtime.default_dir()).logs
-    return images.ensure_base_image(docker_cli, logs)
+    return images.ensure_base_images(docker_cli, logs)
 
 
 @pytest.fixture(scope="session")
-def brandmon_image(docker_cli: str, base_image: str) -> str:
-    """The brandmon image of this checkout, built hermetically on the local base."""
+def brandmon_image(docker_cli: str, base_images: images.BaseImages) -> str:
+    """The brandmon image of this checkout, built hermetically on the local bases."""
     logs = runtime.Platform(runtime.default_dir()).logs
     house = images.ensure_wheelhouse(images.default_uv(), logs)
-    return images.ensure_brandmon_image(docker_cli, base_image, house, logs)
+    return images.ensure_brandmon_image(docker_cli, base_images, house, logs)
 
 
 def container_name() -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from brandmon_devtools.containers import docker, images, runc_wrapper
+from brandmon_devtools.containers import bytecode, docker, images, runc_wrapper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,25 +207,34 @@ def test_host_sources_reads_both_formats_and_suite_sources_keeps_the_release(
     assert images.suite_sources(found, "trixie") == []
 
 
-def test_the_base_recipe_uses_the_mirrors_and_makes_a_slim_python() -> None:
+def test_the_base_recipe_uses_the_mirrors_and_makes_both_bases_in_one_run() -> None:
     sources = images.parse_deb822_sources(DEB822)
-    argv = images.mmdebstrap_argv(sources, Path("/tmp/rootfs.tar"))
+    argv = images.mmdebstrap_argv(sources, Path("/c/runtime.tar"), Path("/c/builder.tar"))
     assert argv[0] == "mmdebstrap"
-    assert "--include=python3,python3-venv,python3-pip" in argv
-    assert argv[-4:] == ["/tmp/rootfs.tar", *(s.line() for s in sources)]
-    assert argv[-5] == "bookworm"
-    hooks = " ".join(a for a in argv if a.startswith("--customize-hook="))
-    assert "/usr/local/bin/python3.11" in hooks
-    assert "EXTERNALLY-MANAGED" in hooks
+    assert (
+        "--include=python3,python3-venv,python3-pip,tzdata,ca-certificates,libstdc++6,passwd"
+        in argv
+    )
+    assert argv[-5:] == ["bookworm", "/c/runtime.tar", *(s.line() for s in sources)]
+    hooks = [a.split("=", 1)[1] for a in argv if a.startswith("--customize-hook=")]
+    assert any("/usr/local/bin/python3.11" in hook for hook in hooks)
+    assert any("EXTERNALLY-MANAGED" in hook for hook in hooks)
+    # The builder's tree is archived before the builder-only packages are purged.
+    archive = next(i for i, hook in enumerate(hooks) if "/c/builder.tar" in hook)
+    purge = next(i for i, hook in enumerate(hooks) if "dpkg --purge" in hook)
+    assert archive < purge
+    assert "python3-pip " in hooks[purge]
+    assert "python3.11 " not in hooks[purge] + " "
 
 
-def test_the_base_tag_names_its_recipe() -> None:
+def test_the_base_tags_name_their_recipe() -> None:
     sources = images.parse_deb822_sources(DEB822)
-    tag = images.base_image_tag(sources)
-    assert tag.startswith("brandmon-python:3.11-bookworm-")
-    assert tag == images.base_image_tag(list(sources))
+    tags = images.base_image_tags(sources)
+    assert tags.builder.startswith("brandmon-python:3.11-bookworm-")
+    assert tags.runtime == f"{tags.builder}-runtime"
+    assert tags == images.base_image_tags(list(sources))
     other = [images.AptSource("http://mirror.example/debian", "bookworm", ("main",))]
-    assert images.base_image_tag(other) != tag
+    assert images.base_image_tags(other).builder != tags.builder
 
 
 # --- the wheelhouse -------------------------------------------------------------------------
@@ -261,3 +273,72 @@ def test_default_uv_is_the_makefiles(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text("PYTHON ?= python3\n")
     with pytest.raises(images.ImageError, match="UV_VERSION"):
         images.default_uv(tmp_path)
+
+
+# --- bytecode -------------------------------------------------------------------------------
+
+
+def make_site(root: Path) -> Path:
+    """A small site-packages: brandmon's own package, a library, kubernetes' client."""
+    site = root / "site-packages"
+    files = {
+        "brandmon_workers/__init__.py": "",
+        "brandmon_workers/rarely.py": "VALUE = 1\n",
+        "lib/__init__.py": "",
+        "lib/used.py": "def f() -> int:\n    return 2\n",
+        "lib/unused.py": "X = 3\n",
+        "kubernetes/__init__.py": "",
+        "kubernetes/client/__init__.py": "from .models import Model\n",
+        "kubernetes/client/models.py": "class Model:\n    pass\n",
+    }
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    # Stale bytecode from the install, which the plan replaces.
+    (site / "lib" / "__pycache__").mkdir()
+    (site / "lib" / "__pycache__" / "unused.cpython-311.pyc").write_bytes(b"stale")
+    return site
+
+
+def test_bytecode_for_imported_and_own_modules_and_sourceless_kubernetes(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    imported = {site / "lib" / "__init__.py", site / "lib" / "used.py"}
+    imported |= {
+        site / "kubernetes" / "client" / "models.py",
+        site / "brandmon_workers/__init__.py",
+    }
+    keep, sourceless = bytecode.plan(site, imported)
+    assert keep == {site / "brandmon_workers/__init__.py", site / "brandmon_workers/rarely.py"}
+    assert sourceless == {
+        site / "lib/__init__.py",
+        site / "lib/used.py",
+        site / "kubernetes/client/__init__.py",
+        site / "kubernetes/client/models.py",
+    }
+
+    bytecode.apply(site, keep, sourceless)
+    compiled = {p.relative_to(site).as_posix() for p in site.rglob("*.pyc")}
+    tag = sys.implementation.cache_tag
+    assert compiled == {
+        f"brandmon_workers/__pycache__/__init__.{tag}.pyc",
+        f"brandmon_workers/__pycache__/rarely.{tag}.pyc",
+        "lib/__init__.pyc",
+        "lib/used.pyc",
+        "kubernetes/client/__init__.pyc",
+        "kubernetes/client/models.pyc",
+    }
+    sources = {p.relative_to(site).as_posix() for p in site.rglob("*.py")}
+    assert sources == {
+        "brandmon_workers/__init__.py",
+        "brandmon_workers/rarely.py",
+        "lib/unused.py",
+        "kubernetes/__init__.py",
+    }
+
+    # The sourceless package still imports, from its bytecode alone.
+    script = "import kubernetes.client as c, lib.used as u; print(c.Model.__name__, u.f())"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=site, capture_output=True, text=True, check=False,
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert result.stdout.strip() == "Model 2", result.stderr

@@ -132,14 +132,19 @@ def parse(text: str) -> list[Instruction]:
     return instructions
 
 
+def expand(text: str, values: dict[str, str]) -> str:
+    """Replace $NAME and ${NAME} with their values; unknown names stay as they are."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
 def global_args(instructions: list[Instruction]) -> dict[str, str]:
-    """Return the ARGs declared before the first FROM, with their defaults."""
+    """Return the ARGs declared before the first FROM, with their (expanded) defaults."""
     found: dict[str, str] = {}
     for instruction in instructions:
         if instruction.keyword == "FROM":
             break
         if instruction.keyword == "ARG":
-            found |= instruction.pairs()
+            found |= {k: expand(v, found) for k, v in instruction.pairs().items()}
     return found
 
 
@@ -152,10 +157,7 @@ def stages(instructions: list[Instruction]) -> list[Stage]:
     found: list[Stage] = []
     for instruction in instructions:
         if instruction.keyword == "FROM":
-            args = re.sub(
-                r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), instruction.args
-            )
-            words = args.split()
+            words = expand(instruction.args, defaults).split()
             name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
             found.append(Stage(words[0], name, []))
         elif found:
@@ -432,12 +434,12 @@ BREAKS: dict[str, tuple[str, str, str]] = {
     ),
     "named_builder": ("COPY --from=builder /opt/brandmon", "COPY ./operator", "Dockerfile"),
     "same_base": (
-        "FROM ${BASE_IMAGE} AS runtime",
+        "FROM ${RUNTIME_IMAGE} AS runtime",
         "FROM python:3.11.14-slim-trixie AS runtime",
         "Dockerfile",
     ),
     "python_matches_project": (
-        "FROM ${BASE_IMAGE} AS runtime",
+        "FROM ${RUNTIME_IMAGE} AS runtime",
         "FROM python:3.12.12-slim-bookworm AS runtime",
         "Dockerfile",
     ),

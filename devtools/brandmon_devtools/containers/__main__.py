@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("docker", help="make a Docker daemon answer (install, start)")
-    commands.add_parser("base", help="build the Python base image (Debian packages)")
+    commands.add_parser("base", help="build the Python base images (Debian packages)")
     wheelhouse = commands.add_parser("wheelhouse", help="fill wheelhouse/ from uv.lock")
     image = commands.add_parser("image", help="build the brandmon image on the local base")
     for command in (wheelhouse, image):
@@ -30,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "docker":
             print(client)
         elif args.command == "base":
-            print(images.ensure_base_image(client, logs))
+            bases = images.ensure_base_images(client, logs)
+            print(f"{bases.builder}\n{bases.runtime}")
         elif args.command == "wheelhouse":
             print(images.ensure_wheelhouse(uv, logs))
         elif args.command == "image":
-            base = images.ensure_base_image(client, logs)
+            bases = images.ensure_base_images(client, logs)
             house = images.ensure_wheelhouse(uv, logs)
-            print(images.ensure_brandmon_image(client, base, house, logs))
+            print(images.ensure_brandmon_image(client, bases, house, logs))
     except (docker.DockerError, images.ImageError) as error:
         print(f"containers: {error}", file=sys.stderr)
         return 1

@@ -30,7 +30,13 @@ from brandmon_devtools.platform import build
 from brandmon_devtools.platform.pins import repo_root
 
 BASE_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "python3-pip")
+# On top of Debian's essential set (no apt: nothing installs packages in the image): Python,
+# pip and venv for the builder stage, what python:3.11-slim also has (time zones, CA
+# certificates), libstdc++ (numpy's and scipy's wheels link it) and useradd.
+BASE_PACKAGES = (
+    "python3", "python3-venv", "python3-pip",
+    "tzdata", "ca-certificates", "libstdc++6", "passwd",
+)  # fmt: skip
 # Documentation, manuals and translations are dead weight in an image; licences stay.
 _DPKG_OPTIONS = (
     "path-exclude=/usr/share/doc/*",
@@ -47,6 +53,13 @@ _BASE_HOOKS = (
     'ln -s /usr/bin/python3.11 "$1/usr/local/bin/python3.11"',
     'rm -f "$1/usr/lib/python3.11/EXTERNALLY-MANAGED"',
 )
+# The runtime base is the same root filesystem without what only the builder stage uses
+# (pip, venv, setuptools and their kin: 28 MB), so both stages share one interpreter.
+BUILDER_ONLY_PACKAGES = (
+    "python3-pip", "python3-pip-whl", "python3-setuptools", "python3-setuptools-whl",
+    "python3-pkg-resources", "python3-wheel", "python3-distutils", "python3-lib2to3",
+    "python3-venv", "python3.11-venv",
+)  # fmt: skip
 _BASE_CHANGES = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
@@ -167,24 +180,43 @@ def suite_sources(sources: Iterable[AptSource], suite: str) -> list[AptSource]:
 # --- the Python base image ------------------------------------------------------------------
 
 
-def mmdebstrap_argv(sources: list[AptSource], output: Path) -> list[str]:
-    """Return the mmdebstrap command that makes the Python base's root filesystem."""
+@dataclass(frozen=True)
+class BaseImages:
+    """The two Python bases: the builder's (with pip and venv) and the runtime's (without)."""
+
+    builder: str
+    runtime: str
+
+
+def mmdebstrap_argv(sources: list[AptSource], runtime: Path, builder: Path) -> list[str]:
+    """Return the mmdebstrap command that makes both bases' root filesystems in one run.
+
+    A customize hook archives the builder's tree, a second one purges the builder-only
+    packages, and mmdebstrap writes what remains as the runtime's.
+    """
     argv = [
-        "mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar",
+        "mmdebstrap", "--variant=essential", "--mode=root", "--format=tar",
         "--aptopt=APT::Install-Recommends \"false\"",
         # usr-is-merged instead of usrmerge, which would pull in 46 MB of Perl.
         "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
         f"--include={','.join(BASE_PACKAGES)}",
     ]  # fmt: skip
     argv += [f"--dpkgopt={option}" for option in _DPKG_OPTIONS]
-    argv += [f"--customize-hook={hook}" for hook in _BASE_HOOKS]
-    return [*argv, BASE_SUITE, str(output), *(source.line() for source in sources)]
+    hooks = [
+        *_BASE_HOOKS,
+        f"tar --one-file-system --numeric-owner --exclude=./var/cache/apt "
+        f'--exclude=./var/lib/apt/lists -C "$1" -cf {builder} .',
+        f'chroot "$1" dpkg --purge {" ".join(BUILDER_ONLY_PACKAGES)}',
+    ]
+    argv += [f"--customize-hook={hook}" for hook in hooks]
+    return [*argv, BASE_SUITE, str(runtime), *(source.line() for source in sources)]
 
 
-def base_image_tag(sources: list[AptSource]) -> str:
-    """Return the base's tag: the suite plus a digest of the whole recipe and its mirrors."""
-    recipe = mmdebstrap_argv(sources, Path("-"))
-    return f"brandmon-python:{IMAGE_PYTHON}-{BASE_SUITE}-{_digest(*recipe, *_BASE_CHANGES)}"
+def base_image_tags(sources: list[AptSource]) -> BaseImages:
+    """Return the bases' tags: the suite plus a digest of the whole recipe and its mirrors."""
+    recipe = mmdebstrap_argv(sources, Path("runtime.tar"), Path("builder.tar"))
+    tag = f"brandmon-python:{IMAGE_PYTHON}-{BASE_SUITE}-{_digest(*recipe, *_BASE_CHANGES)}"
+    return BaseImages(builder=tag, runtime=f"{tag}-runtime")
 
 
 def image_exists(docker: str, tag: str) -> bool:
@@ -209,33 +241,32 @@ def _apt_install(package: str) -> None:
         subprocess.run(argv, env=env, check=True, capture_output=True)
 
 
-def ensure_base_image(docker: str, logs: Path) -> str:
-    """Return the tag of the Python base image, building it from Debian packages if needed."""
+def ensure_base_images(docker: str, logs: Path) -> BaseImages:
+    """Return the tags of the Python bases, building them from Debian packages if needed."""
     sources = suite_sources(host_sources(), BASE_SUITE)
     if not sources:
         msg = f"no {BASE_SUITE} source in /etc/apt: the base image needs a Debian mirror"
         raise ImageError(msg)
-    tag = base_image_tag(sources)
-    if image_exists(docker, tag):
-        return tag
+    tags = base_image_tags(sources)
+    if image_exists(docker, tags.builder) and image_exists(docker, tags.runtime):
+        return tags
     if shutil.which("mmdebstrap") is None:
         _apt_install("mmdebstrap")
     work = build.cache_dir() / "images"
     work.mkdir(parents=True, exist_ok=True)
-    rootfs = work / "python-base.tar"
-    _say(f"building {tag} with mmdebstrap from {sources[0].uri} (first time only)")
+    runtime, builder = work / "python-runtime.tar", work / "python-builder.tar"
+    _say(f"building {tags.builder} with mmdebstrap from {sources[0].uri} (first time only)")
     changes = [word for change in _BASE_CHANGES for word in ("--change", change)]
     try:
-        _logged("mmdebstrap", mmdebstrap_argv(sources, rootfs), work, logs / "build-base.log")
-        _logged(
-            "docker import",
-            [docker, "import", *changes, str(rootfs), tag],
-            work,
-            logs / "import-base.log",
-        )
+        argv = mmdebstrap_argv(sources, runtime, builder)
+        _logged("mmdebstrap", argv, work, logs / "build-base.log")
+        for rootfs, tag in ((builder, tags.builder), (runtime, tags.runtime)):
+            argv = [docker, "import", *changes, str(rootfs), tag]
+            _logged("docker import", argv, work, logs / "import-base.log")
     finally:
-        rootfs.unlink(missing_ok=True)
-    return tag
+        runtime.unlink(missing_ok=True)
+        builder.unlink(missing_ok=True)
+    return tags
 
 
 # --- the wheelhouse -------------------------------------------------------------------------
@@ -336,9 +367,9 @@ def _files(path: Path) -> list[Path]:
     )
 
 
-def image_key(root: Path, base: str, wheelhouse: Path) -> str:
-    """Return the digest of the brandmon image's inputs: its base, context and wheelhouse."""
-    parts: list[str | bytes] = [base]
+def image_key(root: Path, bases: BaseImages, wheelhouse: Path) -> str:
+    """Return the digest of the brandmon image's inputs: its bases, context and wheelhouse."""
+    parts: list[str | bytes] = [bases.builder, bases.runtime]
     for name in _IMAGE_INPUTS:
         for path in _files(root / name):
             parts += [str(path.relative_to(root)), path.read_bytes()]
@@ -353,11 +384,11 @@ def project_version(root: Path) -> str:
     return version
 
 
-def ensure_brandmon_image(docker: str, base: str, wheelhouse: Path, logs: Path) -> str:
+def ensure_brandmon_image(docker: str, bases: BaseImages, wheelhouse: Path, logs: Path) -> str:
     """Return the tag of the brandmon image for this checkout, building it if needed."""
     root = repo_root()
     version = project_version(root)
-    tag = f"brandmon:{version}-{image_key(root, base, wheelhouse)}"
+    tag = f"brandmon:{version}-{image_key(root, bases, wheelhouse)}"
     if image_exists(docker, tag):
         return tag
     revision = subprocess.run(
@@ -365,12 +396,13 @@ def ensure_brandmon_image(docker: str, base: str, wheelhouse: Path, logs: Path) 
     ).stdout.strip()
     argv = [
         docker, "build", "--tag", tag, "--tag", "brandmon:dev",
-        "--build-arg", f"BASE_IMAGE={base}",
+        "--build-arg", f"BASE_IMAGE={bases.builder}",
+        "--build-arg", f"RUNTIME_IMAGE={bases.runtime}",
         "--build-arg", f"VERSION={version}",
         "--build-arg", f"REVISION={revision or 'unknown'}",
         str(root),
     ]  # fmt: skip
-    _say(f"building {tag} on {base}")
+    _say(f"building {tag} on {bases.runtime}")
     _logged("docker build", argv, root, logs / "build-image.log", env=docker_build_env(docker))
     return tag
 
