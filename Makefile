@@ -96,6 +96,11 @@ docker: venv ## make a Docker daemon answer (as root on Debian: install docker.i
 image: venv ## build the brandmon image with no network in the build; prints its tag (docs/containers.md)
 	$(BIN)/python -m brandmon_devtools.containers image --uv $(UV)
 
+.PHONY: images
+images: image platform-binaries ## also the Kafka and MinIO images, from the platform's pinned artifacts
+	$(BIN)/python -m brandmon_devtools.containers kafka
+	$(BIN)/python -m brandmon_devtools.containers minio
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

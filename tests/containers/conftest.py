@@ -9,13 +9,14 @@ session none may be left.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from brandmon_devtools.containers import docker, images
-from brandmon_devtools.platform import runtime
+from brandmon_devtools.platform import pins, runtime
 
 LABEL = "brandmon.test=containers"
 
@@ -69,3 +70,45 @@ def docker_run(
     except subprocess.TimeoutExpired:
         subprocess.run([cli, "rm", "--force", name], capture_output=True, check=False)
         raise
+
+
+@pytest.fixture(scope="session")
+def kafka_image(docker_cli: str) -> str:
+    """The Kafka image: the platform's pinned jars on a Debian JRE."""
+    logs = runtime.Platform(runtime.default_dir()).logs
+    return images.ensure_kafka_image(docker_cli, pins.load_pins(), logs)
+
+
+@pytest.fixture(scope="session")
+def minio_image(docker_cli: str) -> str:
+    """The MinIO image: the platform's MinIO binary."""
+    logs = runtime.Platform(runtime.default_dir()).logs
+    return images.ensure_minio_image(docker_cli, pins.load_pins(), logs)
+
+
+@pytest.fixture
+def start_container(docker_cli: str) -> Iterator[Callable[..., str]]:
+    """Start detached containers (image, options, args) for one test; removed afterwards."""
+    started: list[str] = []
+
+    def start(image: str, *args: str, options: tuple[str, ...] = ()) -> str:
+        name = container_name()
+        argv = [docker_cli, "run", "--detach", "--name", name, "--label", LABEL, *options, image]
+        subprocess.run([*argv, *args], capture_output=True, text=True, check=True, timeout=60)
+        started.append(name)
+        return name
+
+    yield start
+    if started:
+        subprocess.run([docker_cli, "rm", "--force", *started], capture_output=True, check=False)
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str]
+) -> None:
+    """Poll `check` until it is true; fail with the container's log after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not within {timeout:.0f}s; log:\n{logs()[-3000:]}")
+        time.sleep(0.25)

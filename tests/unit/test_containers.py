@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -342,3 +343,39 @@ def test_bytecode_for_imported_and_own_modules_and_sourceless_kubernetes(tmp_pat
         env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ["PATH"]},
     )  # fmt: skip
     assert result.stdout.strip() == "Model 2", result.stderr
+
+
+# --- Kafka and MinIO ------------------------------------------------------------------------
+
+
+def test_the_kafka_recipe_adds_the_jars_config_and_entry_point() -> None:
+    sources = images.parse_deb822_sources(DEB822)
+    argv = images.kafka_mmdebstrap_argv(sources, Path("/j"), Path("/c"), Path("/o.tar"))
+    assert "--include=openjdk-17-jre-headless" in argv
+    assert '--essential-hook=mkdir -p "$1/usr/share/man/man1"' in argv
+    hooks = " ".join(a for a in argv if a.startswith("--customize-hook="))
+    assert 'cp /j/*.jar "$1/opt/kafka/libs/"' in hooks
+    assert "/c/server.properties" in hooks
+    assert "platform/images/kafka-run" in hooks
+    assert 'chown -R 65532:65532 "$1/var/lib/kafka"' in hooks
+    assert argv[-4:] == ["/o.tar", *(s.line() for s in sources)]
+    properties = images.KAFKA_SERVER_PROPERTIES
+    assert properties["log.dirs"].startswith("/var/lib/kafka/")
+    assert properties["auto.create.topics.enable"] == "false"
+
+
+def test_the_minio_rootfs_holds_the_binary_and_a_data_directory_for_65532(tmp_path: Path) -> None:
+    binary = tmp_path / "minio-v1"
+    binary.write_bytes(b"\x7fELF static")
+    output = tmp_path / "rootfs.tar"
+    images.minio_rootfs(binary, output)
+    with tarfile.open(output) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {"tmp", "data", "usr", "usr/bin", "usr/bin/minio"}
+        assert members["tmp"].mode == 0o1777
+        assert (members["data"].uid, members["data"].gid) == (65532, 65532)
+        minio = members["usr/bin/minio"]
+        assert (minio.uid, minio.mode) == (0, 0o755)
+        extracted = tar.extractfile(minio)
+        assert extracted is not None
+        assert extracted.read() == b"\x7fELF static"

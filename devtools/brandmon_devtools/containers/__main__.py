@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from brandmon_devtools.containers import docker, images
-from brandmon_devtools.platform import runtime
+from brandmon_devtools.platform import build, pins, runtime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("base", help="build the Python base images (Debian packages)")
     wheelhouse = commands.add_parser("wheelhouse", help="fill wheelhouse/ from uv.lock")
     image = commands.add_parser("image", help="build the brandmon image on the local base")
+    commands.add_parser("kafka", help="build the Kafka image (platform jars, Debian JRE)")
+    commands.add_parser("minio", help="build the MinIO image (the platform's binary)")
     for command in (wheelhouse, image):
         command.add_argument("--uv", type=Path, default=None, help="uv (default: the Makefile's)")
     args = parser.parse_args(argv)
@@ -38,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
             bases = images.ensure_base_images(client, logs)
             house = images.ensure_wheelhouse(uv, logs)
             print(images.ensure_brandmon_image(client, bases, house, logs))
-    except (docker.DockerError, images.ImageError) as error:
+        elif args.command == "kafka":
+            print(images.ensure_kafka_image(client, pins.load_pins(), logs))
+        elif args.command == "minio":
+            print(images.ensure_minio_image(client, pins.load_pins(), logs))
+    except (docker.DockerError, images.ImageError, build.BuildError) as error:
         print(f"containers: {error}", file=sys.stderr)
         return 1
     return 0

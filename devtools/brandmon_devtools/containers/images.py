@@ -21,13 +21,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from brandmon_devtools.platform import build
-from brandmon_devtools.platform.pins import repo_root
+from brandmon_devtools.platform import build, runtime
+from brandmon_devtools.platform.pins import Pins, repo_root
 
 BASE_SUITE = "bookworm"
 # On top of Debian's essential set (no apt: nothing installs packages in the image): Python,
@@ -194,22 +195,34 @@ def mmdebstrap_argv(sources: list[AptSource], runtime: Path, builder: Path) -> l
     A customize hook archives the builder's tree, a second one purges the builder-only
     packages, and mmdebstrap writes what remains as the runtime's.
     """
-    argv = [
-        "mmdebstrap", "--variant=essential", "--mode=root", "--format=tar",
-        "--aptopt=APT::Install-Recommends \"false\"",
-        # usr-is-merged instead of usrmerge, which would pull in 46 MB of Perl.
-        "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-        f"--include={','.join(BASE_PACKAGES)}",
-    ]  # fmt: skip
-    argv += [f"--dpkgopt={option}" for option in _DPKG_OPTIONS]
     hooks = [
         *_BASE_HOOKS,
         f"tar --one-file-system --numeric-owner --exclude=./var/cache/apt "
         f'--exclude=./var/lib/apt/lists -C "$1" -cf {builder} .',
         f'chroot "$1" dpkg --purge {" ".join(BUILDER_ONLY_PACKAGES)}',
     ]
+    return _mmdebstrap(sources, BASE_PACKAGES, runtime, hooks)
+
+
+def _mmdebstrap(
+    sources: list[AptSource],
+    packages: tuple[str, ...],
+    output: Path,
+    hooks: list[str],
+    essential_hooks: tuple[str, ...] = (),
+) -> list[str]:
+    """Return an mmdebstrap command: Debian's essential set plus `packages`, slimmed."""
+    argv = [
+        "mmdebstrap", "--variant=essential", "--mode=root", "--format=tar",
+        "--aptopt=APT::Install-Recommends \"false\"",
+        # usr-is-merged instead of usrmerge, which would pull in 46 MB of Perl.
+        "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+        f"--include={','.join(packages)}",
+    ]  # fmt: skip
+    argv += [f"--dpkgopt={option}" for option in _DPKG_OPTIONS]
+    argv += [f"--essential-hook={hook}" for hook in essential_hooks]
     argv += [f"--customize-hook={hook}" for hook in hooks]
-    return [*argv, BASE_SUITE, str(runtime), *(source.line() for source in sources)]
+    return [*argv, BASE_SUITE, str(output), *(source.line() for source in sources)]
 
 
 def base_image_tags(sources: list[AptSource]) -> BaseImages:
@@ -418,3 +431,125 @@ def docker_build_env(docker: str) -> dict[str, str]:
         buildx = subprocess.run([docker, "buildx", "version"], capture_output=True, check=False)
         env["DOCKER_BUILDKIT"] = "1" if buildx.returncode == 0 else "0"
     return env
+
+
+# --- Kafka and MinIO ------------------------------------------------------------------------
+
+RUN_AS = 65532
+KAFKA_PACKAGES = ("openjdk-17-jre-headless",)
+# The platform's single-node KRaft settings, listening on every address of the container;
+# KAFKA_* variables override them (platform/images/kafka-run).
+KAFKA_SERVER_PROPERTIES = {
+    "controller.quorum.voters": "1@localhost:9093",
+    "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
+    "advertised.listeners": "PLAINTEXT://localhost:9092",
+    "log.dirs": "/var/lib/kafka/data",
+    **runtime.KAFKA_SINGLE_NODE,
+}
+
+
+def kafka_mmdebstrap_argv(
+    sources: list[AptSource], jars: Path, config: Path, output: Path
+) -> list[str]:
+    """Return the mmdebstrap command for the Kafka image's root filesystem.
+
+    Debian's essential set and its headless JRE; hooks copy in the platform's jars, the
+    configuration from `config` and the entry point, and give uid 65532 the data directory.
+    """
+    run = repo_root() / "platform" / "images" / "kafka-run"
+    hooks = [
+        'mkdir -p "$1/opt/kafka/libs" "$1/opt/kafka/config" "$1/opt/kafka/bin" '
+        '"$1/var/lib/kafka/data"',
+        f'cp {jars}/*.jar "$1/opt/kafka/libs/"',
+        f'cp {config}/server.properties {config}/log4j2.properties "$1/opt/kafka/config/"',
+        f'install -m 0755 {run} "$1/opt/kafka/bin/kafka-run"',
+        f'chown -R {RUN_AS}:{RUN_AS} "$1/var/lib/kafka"',
+    ]
+    # The JRE's postinst links its man pages with update-alternatives, which fails when the
+    # directory is missing (man pages are excluded).
+    man = 'mkdir -p "$1/usr/share/man/man1"'
+    return _mmdebstrap(sources, KAFKA_PACKAGES, output, hooks, essential_hooks=(man,))
+
+
+def _import(docker: str, rootfs: Path, tag: str, changes: list[str], logs: Path) -> None:
+    words = [word for change in changes for word in ("--change", change)]
+    _logged("docker import", [docker, "import", *words, str(rootfs), tag], rootfs.parent, logs)
+
+
+def ensure_kafka_image(docker: str, pins: Pins, logs: Path) -> str:
+    """Return the tag of the Kafka image, built from the platform's jars and a Debian JRE."""
+    sources = suite_sources(host_sources(), BASE_SUITE)
+    jars = build.ensure_kafka(pins, logs)
+    run = repo_root() / "platform" / "images" / "kafka-run"
+    properties = "".join(f"{k}={v}\n" for k, v in KAFKA_SERVER_PROPERTIES.items())
+    recipe = kafka_mmdebstrap_argv(sources, Path("jars"), Path("config"), Path("-"))
+    key = _digest(*recipe, jars.name, properties, runtime.KAFKA_LOG4J, run.read_bytes())
+    tag = f"brandmon-kafka:{pins.kafka}-{key}"
+    if image_exists(docker, tag):
+        return tag
+    if shutil.which("mmdebstrap") is None:
+        _apt_install("mmdebstrap")
+    work = build.cache_dir() / "images" / "kafka"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "server.properties").write_text(properties)
+    (work / "log4j2.properties").write_text(runtime.KAFKA_LOG4J)
+    rootfs = work / "rootfs.tar"
+    _say(f"building {tag} (Debian JRE + Kafka {pins.kafka} jars; first time only)")
+    changes = [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV HOME=/tmp",
+        f"USER {RUN_AS}:{RUN_AS}",
+        "WORKDIR /tmp",
+        "EXPOSE 9092 9093",
+        'ENTRYPOINT ["/opt/kafka/bin/kafka-run"]',
+    ]
+    try:
+        argv = kafka_mmdebstrap_argv(sources, jars, work, rootfs)
+        _logged("mmdebstrap kafka", argv, work, logs / "build-kafka-image.log")
+        _import(docker, rootfs, tag, changes, logs / "import-kafka-image.log")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tag
+
+
+def minio_rootfs(binary: Path, output: Path) -> None:
+    """Write a root filesystem holding only the static MinIO binary, /tmp and /data."""
+    with tarfile.open(output, "w") as tar:
+        for name, mode in (("tmp", 0o1777), ("data", 0o755), ("usr", 0o755), ("usr/bin", 0o755)):
+            entry = tarfile.TarInfo(name)
+            entry.type, entry.mode = tarfile.DIRTYPE, mode
+            if name == "data":
+                entry.uid = entry.gid = RUN_AS
+            tar.addfile(entry)
+        entry = tar.gettarinfo(str(binary), arcname="usr/bin/minio")
+        entry.uid = entry.gid = 0
+        entry.uname = entry.gname = ""
+        entry.mode = 0o755
+        with binary.open("rb") as source:
+            tar.addfile(entry, source)
+
+
+def ensure_minio_image(docker: str, pins: Pins, logs: Path) -> str:
+    """Return the tag of the MinIO image: the platform's MinIO binary and nothing else."""
+    binary = build.ensure_minio(pins, logs)
+    changes = [
+        f"USER {RUN_AS}:{RUN_AS}",
+        "ENV HOME=/tmp MINIO_BROWSER=off MINIO_UPDATE=off",
+        "EXPOSE 9000",
+        'ENTRYPOINT ["/usr/bin/minio"]',
+        'CMD ["server", "/data", "--address", ":9000"]',
+    ]
+    tag = f"brandmon-minio:{pins.minio}-{_digest(binary.name, *changes)}"
+    if image_exists(docker, tag):
+        return tag
+    work = build.cache_dir() / "images"
+    work.mkdir(parents=True, exist_ok=True)
+    rootfs = work / "minio-rootfs.tar"
+    _say(f"building {tag} from {binary.name}")
+    try:
+        minio_rootfs(binary, rootfs)
+        _import(docker, rootfs, tag, changes, logs / "import-minio-image.log")
+    finally:
+        rootfs.unlink(missing_ok=True)
+    return tag
