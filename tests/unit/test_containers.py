@@ -350,13 +350,15 @@ def test_bytecode_for_imported_and_own_modules_and_sourceless_kubernetes(tmp_pat
 
 def test_the_kafka_recipe_adds_the_jars_config_and_entry_point() -> None:
     sources = images.parse_deb822_sources(DEB822)
-    argv = images.kafka_mmdebstrap_argv(sources, Path("/j"), Path("/c"), Path("/o.tar"))
+    argv = images.kafka_mmdebstrap_argv(
+        sources, Path("/j"), Path("/c"), Path("/r/kafka-run"), Path("/o.tar")
+    )
     assert "--include=openjdk-17-jre-headless" in argv
     assert '--essential-hook=mkdir -p "$1/usr/share/man/man1"' in argv
     hooks = " ".join(a for a in argv if a.startswith("--customize-hook="))
     assert 'cp /j/*.jar "$1/opt/kafka/libs/"' in hooks
     assert "/c/server.properties" in hooks
-    assert "platform/images/kafka-run" in hooks
+    assert 'install -m 0755 /r/kafka-run "$1/opt/kafka/bin/kafka-run"' in hooks
     assert 'chown -R 65532:65532 "$1/var/lib/kafka"' in hooks
     assert argv[-4:] == ["/o.tar", *(s.line() for s in sources)]
     properties = images.KAFKA_SERVER_PROPERTIES

@@ -449,14 +449,14 @@ KAFKA_SERVER_PROPERTIES = {
 
 
 def kafka_mmdebstrap_argv(
-    sources: list[AptSource], jars: Path, config: Path, output: Path
+    sources: list[AptSource], jars: Path, config: Path, run: Path, output: Path
 ) -> list[str]:
     """Return the mmdebstrap command for the Kafka image's root filesystem.
 
     Debian's essential set and its headless JRE; hooks copy in the platform's jars, the
-    configuration from `config` and the entry point, and give uid 65532 the data directory.
+    configuration from `config` and the entry point `run`, and give uid 65532 the data
+    directory.
     """
-    run = repo_root() / "platform" / "images" / "kafka-run"
     hooks = [
         'mkdir -p "$1/opt/kafka/libs" "$1/opt/kafka/config" "$1/opt/kafka/bin" '
         '"$1/var/lib/kafka/data"',
@@ -482,7 +482,8 @@ def ensure_kafka_image(docker: str, pins: Pins, logs: Path) -> str:
     jars = build.ensure_kafka(pins, logs)
     run = repo_root() / "platform" / "images" / "kafka-run"
     properties = "".join(f"{k}={v}\n" for k, v in KAFKA_SERVER_PROPERTIES.items())
-    recipe = kafka_mmdebstrap_argv(sources, Path("jars"), Path("config"), Path("-"))
+    # Placeholders for the paths: the same recipe in another checkout is the same image.
+    recipe = kafka_mmdebstrap_argv(sources, Path("j"), Path("c"), Path("r"), Path("-"))
     key = _digest(*recipe, jars.name, properties, runtime.KAFKA_LOG4J, run.read_bytes())
     tag = f"brandmon-kafka:{pins.kafka}-{key}"
     if image_exists(docker, tag):
@@ -505,7 +506,7 @@ def ensure_kafka_image(docker: str, pins: Pins, logs: Path) -> str:
         'ENTRYPOINT ["/opt/kafka/bin/kafka-run"]',
     ]
     try:
-        argv = kafka_mmdebstrap_argv(sources, jars, work, rootfs)
+        argv = kafka_mmdebstrap_argv(sources, jars, work, run, rootfs)
         _logged("mmdebstrap kafka", argv, work, logs / "build-kafka-image.log")
         _import(docker, rootfs, tag, changes, logs / "import-kafka-image.log")
     finally:
