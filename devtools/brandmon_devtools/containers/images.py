@@ -416,7 +416,11 @@ def ensure_brandmon_image(docker: str, bases: BaseImages, wheelhouse: Path, logs
         str(root),
     ]  # fmt: skip
     _say(f"building {tag} on {bases.runtime}")
-    _logged("docker build", argv, root, logs / "build-image.log", env=docker_build_env(docker))
+    env = docker_build_env(docker)
+    if env["DOCKER_BUILDKIT"] == "0":
+        # The classic builder keeps a failed step's container unless told otherwise.
+        argv.insert(2, "--force-rm")
+    _logged("docker build", argv, root, logs / "build-image.log", env=env)
     return tag
 
 
