@@ -88,6 +88,19 @@ demo: platform-binaries ## the operator and a full pipeline locally on the bundl
 demo-down: venv ## stop the demo and the platform (every process the demo started)
 	$(PLATFORM) down
 
+.PHONY: docker
+docker: venv ## make a Docker daemon answer (as root on Debian: install docker.io, start dockerd)
+	$(BIN)/python -m brandmon_devtools.containers docker
+
+.PHONY: image
+image: venv ## build the brandmon image with no network in the build; prints its tag (docs/containers.md)
+	$(BIN)/python -m brandmon_devtools.containers image --uv $(UV)
+
+.PHONY: images
+images: image platform-binaries ## also the Kafka and MinIO images, from the platform's pinned artifacts
+	$(BIN)/python -m brandmon_devtools.containers kafka
+	$(BIN)/python -m brandmon_devtools.containers minio
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

@@ -25,7 +25,12 @@ from brandmon_devtools.platform import runtime
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_FOLDER_MARKERS = {"unit": "unit", "platform": "platform", "faults": "fault"}
+_FOLDER_MARKERS = {
+    "unit": "unit",
+    "platform": "platform",
+    "faults": "fault",
+    "containers": "containers",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

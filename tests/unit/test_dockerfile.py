@@ -132,12 +132,32 @@ def parse(text: str) -> list[Instruction]:
     return instructions
 
 
+def expand(text: str, values: dict[str, str]) -> str:
+    """Replace $NAME and ${NAME} with their values; unknown names stay as they are."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def global_args(instructions: list[Instruction]) -> dict[str, str]:
+    """Return the ARGs declared before the first FROM, with their (expanded) defaults."""
+    found: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG":
+            found |= {k: expand(v, found) for k, v in instruction.pairs().items()}
+    return found
+
+
 def stages(instructions: list[Instruction]) -> list[Stage]:
-    """Group instructions by FROM; instructions before the first FROM (ARG) are dropped."""
+    """Group instructions by FROM, whose ${ARG}s take their global defaults.
+
+    A user's plain `docker build .` uses those defaults, so the rules check them.
+    """
+    defaults = global_args(instructions)
     found: list[Stage] = []
     for instruction in instructions:
         if instruction.keyword == "FROM":
-            words = instruction.args.split()
+            words = expand(instruction.args, defaults).split()
             name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
             found.append(Stage(words[0], name, []))
         elif found:
@@ -292,9 +312,10 @@ def rule_locked_install(parsed: list[Stage], _: str) -> list[str]:
     makefile = (ROOT / "Makefile").read_text()
     pinned = re.search(r"^UV_VERSION\s*:=\s*(\S+)", makefile, re.MULTILINE)
     assert pinned is not None
-    # One shell command per item: a RUN's commands split on && ; and |.
+    # One shell command per item: a RUN's commands split on && ; and |, without the keyword
+    # of an if's branch in front.
     commands = [
-        c.strip()
+        re.sub(r"^(?:then|else)\s+", "", c.strip())
         for s in parsed
         if s.name == "builder"
         for r in s.all("RUN")
@@ -309,13 +330,21 @@ def rule_locked_install(parsed: list[Stage], _: str) -> list[str]:
     for flag in ("--locked", "--no-dev", "--no-editable"):
         if flag not in final_sync:
             problems.append(f"the last uv sync lacks {flag}")
-    for pip in re.findall(r"pip install (.*)", runs):
+    for pip in re.findall(r"pip (?:--python \S+ )?install (.*)", runs):
+        words = pip.split()
+        # Option values (a requirements file, the wheelhouse) and local paths are not packages.
+        values = {words[i + 1] for i, w in enumerate(words[:-1]) if w in _PIP_VALUE_OPTIONS}
         problems += [
             f"pip install {w}: unpinned"
-            for w in pip.split()
-            if not w.startswith("-") and "==" not in w
+            for w in words
+            if not w.startswith(("-", "/", ".")) and w not in values and "==" not in w
         ]
+        if "--requirement" in words and not {"--no-index", "--require-hashes"} <= set(words):
+            problems.append("the wheelhouse install lacks --no-index or --require-hashes")
     return problems
+
+
+_PIP_VALUE_OPTIONS = {"--requirement", "-r", "--find-links", "-f", "--python"}
 
 
 def rule_read_only_friendly(parsed: list[Stage], _: str) -> list[str]:
@@ -399,19 +428,19 @@ _APT = (
 # mutations follow the Dockerfile as it changes.
 BREAKS: dict[str, tuple[str, str, str]] = {
     "bases_pinned": (
-        "FROM python:3.11.14-slim-bookworm AS builder",
-        "FROM python AS builder",
+        "ARG BASE_IMAGE=python:3.11.14-slim-bookworm",
+        "ARG BASE_IMAGE=python",
         "Dockerfile",
     ),
     "named_builder": ("COPY --from=builder /opt/brandmon", "COPY ./operator", "Dockerfile"),
     "same_base": (
-        "FROM python:3.11.14-slim-bookworm AS runtime",
+        "FROM ${RUNTIME_IMAGE} AS runtime",
         "FROM python:3.11.14-slim-trixie AS runtime",
         "Dockerfile",
     ),
     "python_matches_project": (
-        "3.11.14-slim-bookworm AS runtime",
-        "3.12.12-slim-bookworm AS runtime",
+        "FROM ${RUNTIME_IMAGE} AS runtime",
+        "FROM python:3.12.12-slim-bookworm AS runtime",
         "Dockerfile",
     ),
     "numeric_user": ("USER 65532:65532", "USER brandmon", "Dockerfile"),
@@ -568,3 +597,10 @@ def test_commands_the_chart_runs_are_console_scripts() -> None:
     for template in sorted(CHART.rglob("*.yaml")) + sorted(CHART.rglob("*.tpl")):
         used |= set(re.findall(r"\bbrandmon-(?:operator|worker|platform)\b", template.read_text()))
     assert used <= set(scripts), used - set(scripts)
+
+
+@pytest.mark.parametrize("flag", [" --require-hashes", " --no-index"])
+def test_the_wheelhouse_install_is_hash_checked_with_no_index(flag: str) -> None:
+    dockerfile, ignore = _real()
+    assert flag in dockerfile, f"mutation {flag!r} no longer applies"
+    assert check(dockerfile.replace(flag, "", 1), ignore)["locked_install"]

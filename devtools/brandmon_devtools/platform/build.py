@@ -76,10 +76,13 @@ def _run_logged(step: str, argv: list[str], cwd: Path, env: dict[str, str], log:
     started = time.monotonic()
     last_report = started
     lines = 0
-    with log.open("w") as sink:
-        process = subprocess.Popen(
+    # The Popen context closes the pipe too (an unclosed one is a ResourceWarning in tests).
+    with (
+        log.open("w") as sink,
+        subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        ) as process,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
             sink.write(line)

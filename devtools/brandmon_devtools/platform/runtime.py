@@ -479,51 +479,59 @@ def _write_env(platform: Platform, state: State) -> None:
     platform.env_file.chmod(0o600)
 
 
+# A single-node KRaft broker's settings apart from its addresses and log directory; the
+# Kafka image (brandmon_devtools.containers.images) uses them too.
+KAFKA_SINGLE_NODE = {
+    "process.roles": "broker,controller",
+    "node.id": "1",
+    "controller.listener.names": "CONTROLLER",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    # One node: every internal topic must be satisfiable by a single replica.
+    "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "default.replication.factor": "1",
+    "min.insync.replicas": "1",
+    "num.partitions": "1",
+    # Tests start consumers constantly; the default 3 s delay would slow every one.
+    "group.initial.rebalance.delay.ms": "0",
+    # Topics are the operator's job; a typo must not silently create one.
+    "auto.create.topics.enable": "false",
+}
+KAFKA_LOG4J = (
+    "appender.out.type = Console\n"
+    "appender.out.name = OUT\n"
+    "appender.out.layout.type = PatternLayout\n"
+    "appender.out.layout.pattern = [%d] %p %m (%c)%n\n"
+    "rootLogger.level = INFO\n"
+    "rootLogger.appenderRef.out.ref = OUT\n"
+    "logger.kafka.name = kafka\n"
+    "logger.kafka.level = INFO\n"
+    "logger.state.name = state.change.logger\n"
+    "logger.state.level = WARN\n"
+)
+
+
 def _kafka_files(platform: Platform, state: State) -> tuple[Path, Path]:
     ports = state.ports
     data = platform.data("kafka")
     properties = {
-        "process.roles": "broker,controller",
-        "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{ports['kafka-controller']}",
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{ports['kafka']},"
             f"CONTROLLER://127.0.0.1:{ports['kafka-controller']}"
         ),
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(data / "logs"),
-        # One node: every internal topic must be satisfiable by a single replica.
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "num.partitions": "1",
-        # Tests start consumers constantly; the default 3 s delay would slow every one.
-        "group.initial.rebalance.delay.ms": "0",
-        # Topics are the operator's job; a typo must not silently create one.
-        "auto.create.topics.enable": "false",
+        **KAFKA_SINGLE_NODE,
     }
     server = data / "server.properties"
     server.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
     log4j = data / "log4j2.properties"
-    log4j.write_text(
-        "appender.out.type = Console\n"
-        "appender.out.name = OUT\n"
-        "appender.out.layout.type = PatternLayout\n"
-        "appender.out.layout.pattern = [%d] %p %m (%c)%n\n"
-        "rootLogger.level = INFO\n"
-        "rootLogger.appenderRef.out.ref = OUT\n"
-        "logger.kafka.name = kafka\n"
-        "logger.kafka.level = INFO\n"
-        "logger.state.name = state.change.logger\n"
-        "logger.state.level = WARN\n"
-    )
+    log4j.write_text(KAFKA_LOG4J)
     return server, log4j
 
 
