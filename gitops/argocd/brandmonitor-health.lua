@@ -22,6 +22,9 @@ local terminal = {
   TopicChangeRefused = true,
   NoKsqlDbServer = true,
   StatementRejected = true,
+  ObjectNotOwned = true,
+  ChildNotOwned = true,
+  CredentialsUnavailable = true,
 }
 
 local function find(conditions, kind)

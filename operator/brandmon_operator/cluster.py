@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from kubernetes import client
@@ -35,9 +36,14 @@ def _json(response: Any) -> dict[str, Any]:
     return parsed
 
 
+class SecretUnavailable(RuntimeError):  # noqa: N818 - a state, like KafkaUnavailable
+    """A Secret a monitor refers to is missing, lacks the key, or cannot be read."""
+
+
 @dataclass(frozen=True)
 class _Kind:
     list: Callable[..., Any]
+    read: Callable[..., Any]
     patch: Callable[..., Any]
     delete: Callable[..., Any]
 
@@ -55,16 +61,19 @@ class Cluster:
         self._kinds = {
             "ConfigMap": _Kind(
                 core.list_namespaced_config_map,
+                core.read_namespaced_config_map,
                 core.patch_namespaced_config_map,
                 core.delete_namespaced_config_map,
             ),
             "CronJob": _Kind(
                 batch.list_namespaced_cron_job,
+                batch.read_namespaced_cron_job,
                 batch.patch_namespaced_cron_job,
                 batch.delete_namespaced_cron_job,
             ),
             "Deployment": _Kind(
                 apps.list_namespaced_deployment,
+                apps.read_namespaced_deployment,
                 apps.patch_namespaced_deployment,
                 apps.delete_namespaced_deployment,
             ),
@@ -96,8 +105,18 @@ class Cluster:
         items: list[Manifest] = _json(listed)["items"]
         return items
 
+    def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        """Return a child-kind object by name, whoever owns it, or None when there is none."""
+        try:
+            found = self._kinds[kind].read(name, namespace)
+        except client.exceptions.ApiException as error:
+            if error.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        return self._plain(found)
+
     def apply(self, manifest: Manifest) -> Manifest:
-        """Server-side apply a manifest (creates or updates), taking over conflicting fields."""
+        """Server-side apply a child this monitor controls, taking over conflicting fields."""
         meta = manifest["metadata"]
         result = self._kinds[manifest["kind"]].patch(
             meta["name"], meta["namespace"], manifest,
@@ -106,12 +125,23 @@ class Cluster:
         return self._plain(result)
 
     def read_secret(self, namespace: str, name: str, key: str) -> str:
-        """Return one key of a Secret, decoded. Callers must never log the value."""
-        secret = client.CoreV1Api(self.api_client).read_namespaced_secret(name, namespace)
+        """Return one key of a Secret, decoded. Callers must never log the value.
+
+        Raises SecretUnavailable when the Secret or the key is missing or unreadable.
+        """
+        try:
+            secret = client.CoreV1Api(self.api_client).read_namespaced_secret(name, namespace)
+        except client.exceptions.ApiException as error:
+            if error.status in (HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND):
+                missing = error.status == HTTPStatus.NOT_FOUND
+                reason = "not found" if missing else "not readable by the operator"
+                msg = f"Secret {namespace}/{name}: {reason}"
+                raise SecretUnavailable(msg) from None
+            raise
         data = secret.data or {}
         if key not in data:
             msg = f"Secret {namespace}/{name} has no key {key!r}"
-            raise KeyError(msg)
+            raise SecretUnavailable(msg)
         return base64.b64decode(data[key]).decode()
 
     def delete(self, kind: str, namespace: str, name: str) -> None:

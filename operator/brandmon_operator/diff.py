@@ -53,6 +53,8 @@ class Plan:
     update: list[Manifest] = field(default_factory=list)
     delete: list[Key] = field(default_factory=list)
     in_sync: list[Key] = field(default_factory=list)
+    foreign: list[Key] = field(default_factory=list)
+    """Wanted names held by objects this monitor does not control: never taken over."""
 
     @property
     def empty(self) -> bool:
@@ -68,6 +70,10 @@ def plan(desired: list[Manifest], live: dict[Key, Manifest], owner_uid: str) -> 
         current = live.get(key(manifest))
         if current is None:
             result.create.append(manifest)
+        elif not owned_by(current, owner_uid):
+            # It carries the monitor's labels but not its controller reference: labels
+            # are anyone's to set, so that proves nothing.
+            result.foreign.append(key(manifest))
         elif contains(current, manifest):
             result.in_sync.append(key(manifest))
         else:

@@ -9,6 +9,7 @@ operator's settings, so importing this module has no side effects.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -19,10 +20,12 @@ from kubernetes import client, config
 from pydantic import ValidationError
 
 from brandmon_operator import api, builders, reconcile, status
-from brandmon_operator.cluster import Cluster
+from brandmon_operator.cluster import Cluster, SecretUnavailable
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
+from brandmon_operator.outbound import CircuitBreaker, NamespaceSlots, SlotsTaken
 from brandmon_operator.settings import OperatorSettings
+from brandmon_workers.contract.topics import TopicNames
 
 USER_AGENT = "brandmon-operator/0.1.0"
 _MAX_BACKOFF_S = 300
@@ -61,6 +64,8 @@ class Connections:
         self._lock = threading.Lock()
         self._kafka: dict[tuple[str, str], KafkaTopics] = {}
         self._ksqldb: dict[tuple[str, str], KsqlDbClient] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self.slots = NamespaceSlots(settings.endpoint_slots_per_namespace)
 
     def kafka(self, monitor: builders.Monitor) -> KafkaTopics:
         """Return the topic client of the monitor's Kafka cluster."""
@@ -100,7 +105,21 @@ class Connections:
         key = (url, _fingerprint(auth))
         with self._lock:
             if key not in self._ksqldb:
-                self._ksqldb[key] = KsqlDbClient(url, auth)
+                # One breaker per server, whoever's credentials the client carries.
+                breaker = self._breakers.setdefault(
+                    url,
+                    CircuitBreaker(
+                        self.settings.outbound_failures_to_pause,
+                        self.settings.outbound_pause_seconds,
+                    ),
+                )
+                self._ksqldb[key] = KsqlDbClient(
+                    url,
+                    auth,
+                    deadline_s=self.settings.outbound_deadline_seconds,
+                    max_response_bytes=self.settings.outbound_max_response_bytes,
+                    breaker=breaker,
+                )
             return self._ksqldb[key]
 
 
@@ -166,21 +185,15 @@ def run_reconcile(
         )
         return
     names = reconcile.topic_names(monitor, settings)
-    outcomes = []
+    workloads = reconcile.reconcile_workloads(connections.cluster, monitor, settings)
+    outcomes = [workloads]
     if _manages_kafka(body):
-        topics = reconcile.reconcile_topics(connections.kafka(monitor), monitor, names, current)
-        outcomes.append(topics)
-    outcomes.append(reconcile.reconcile_workloads(connections.cluster, monitor, settings))
-    if _manages_kafka(body):
-        if outcomes[0].concern.ok:
-            outcomes.append(
-                reconcile.reconcile_queries(connections.ksqldb(monitor), monitor, names, current)
-            )
-        else:
-            waiting = status.Concern(
-                reconcile.QUERIES_READY, False, "WaitingForTopics", "topics are not ready"
-            )
-            outcomes.append(reconcile.Outcome(waiting))
+        try:
+            with _endpoint_slot(connections, monitor):
+                topics, queries = _reconcile_external(connections, monitor, names, current)
+        except SlotsTaken as error:
+            raise kopf.TemporaryError(str(error), delay=_backoff(retry)) from None
+        outcomes = [topics, workloads, queries]
     events = [event for outcome in outcomes for event in outcome.events]
     for type_, reason, message in status.grouped_events(events):
         kopf.event(body, type=type_, reason=reason, message=message)
@@ -194,6 +207,48 @@ def run_reconcile(
         logger.warning("%s %s: %s", concern.type, concern.reason, concern.message)
     if any(o.retry for o in outcomes):
         raise kopf.TemporaryError("; ".join(c.reason for c in failed), delay=_backoff(retry))
+
+
+def _endpoint_slot(connections: Connections, monitor: builders.Monitor) -> Any:
+    """Hold one of the namespace's slots while its own endpoints are called."""
+    chosen = monitor.spec.connections
+    if chosen.kafka is None and chosen.ksqldb is None:
+        return contextlib.nullcontext()  # the operator's own endpoints: no tenant's choice
+    return connections.slots.slot(monitor.namespace)
+
+
+def _reconcile_external(
+    connections: Connections,
+    monitor: builders.Monitor,
+    names: TopicNames,
+    current: dict[str, Any],
+) -> tuple[reconcile.Outcome, reconcile.Outcome]:
+    """Reconcile the monitor's topics, then its ksqlDB objects once the topics are ready."""
+    try:
+        kafka = connections.kafka(monitor)
+    except SecretUnavailable as error:
+        return _credentials_missing(reconcile.TOPICS_READY, error), _waiting_for_topics()
+    topics = reconcile.reconcile_topics(kafka, monitor, names, current)
+    if not topics.concern.ok:
+        return topics, _waiting_for_topics()
+    try:
+        ksqldb = connections.ksqldb(monitor)
+    except SecretUnavailable as error:
+        return topics, _credentials_missing(reconcile.QUERIES_READY, error)
+    return topics, reconcile.reconcile_queries(ksqldb, monitor, names, current)
+
+
+def _credentials_missing(condition: str, error: SecretUnavailable) -> reconcile.Outcome:
+    # The message names the Secret and key, never a value.
+    concern = status.Concern(condition, False, "CredentialsUnavailable", str(error), stalled=True)
+    return reconcile.Outcome(concern)
+
+
+def _waiting_for_topics() -> reconcile.Outcome:
+    waiting = status.Concern(
+        reconcile.QUERIES_READY, False, "WaitingForTopics", "topics are not ready"
+    )
+    return reconcile.Outcome(waiting)
 
 
 def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> None:
@@ -212,13 +267,16 @@ def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> No
         return
     names = reconcile.topic_names(monitor, settings)
     try:
-        done = reconcile.cleanup(
-            connections.kafka(monitor),
-            connections.ksqldb(monitor),
-            monitor,
-            names,
-            dict(body.status),
-        )
+        kafka, ksqldb = connections.kafka(monitor), connections.ksqldb(monitor)
+    except SecretUnavailable as error:
+        # Without the credentials nothing outside Kubernetes can be released, and waiting
+        # would hold the namespace's deletion forever: say what is left behind and go.
+        message = f"cleanup skipped, Kafka topics and ksqlDB objects left behind: {error}"
+        logger.warning("%s", message)
+        kopf.event(body, type="Warning", reason="CleanupSkipped", message=message)
+        return
+    try:
+        done = reconcile.cleanup(kafka, ksqldb, monitor, names, dict(body.status))
     except (KafkaUnavailable, KsqlDbUnavailable) as error:
         # The finalizer stays until this succeeds (docs: "A stuck finalizer").
         raise kopf.TemporaryError(f"cleanup waits: {error}", delay=_backoff(retry)) from None

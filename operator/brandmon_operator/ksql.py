@@ -85,12 +85,17 @@ class Statement:
 
 
 def object_prefix(namespace: str, monitor: str) -> str:
-    """Return the prefix of a monitor's ksqlDB objects: BM_<NAMESPACE>__<MONITOR>_.
+    """Return the prefix of a monitor's ksqlDB objects: BM_<16 hex digits>_.
 
-    Kubernetes names have no '_', so '-' maps to '_' and a double '_' separates namespace
-    from monitor; the names are unique across monitors sharing one ksqlDB server.
+    The digits are a hash of "<namespace>/<name>". Readable prefixes collided: with '-'
+    mapped to '_' (ksqlDB names have no '-') and '__' between namespace and name, monitor
+    `eu--web` in `shop` got exactly the prefix of `web` in `shop--eu`, and one prefix
+    could begin another. A fixed-length hash is never the start of another, and 64 bits
+    cannot be matched on purpose; the names stay stable for a monitor's lifetime, and its
+    status lists them.
     """
-    return f"BM_{namespace.upper().replace('-', '_')}__{monitor.upper().replace('-', '_')}_"
+    digest = hashlib.sha256(f"{namespace}/{monitor}".encode()).hexdigest()[:16].upper()
+    return f"BM_{digest}_"
 
 
 # --- column types from the message models ----------------------------------------------

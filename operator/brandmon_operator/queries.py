@@ -6,6 +6,11 @@ Unchanged statements are never resent; changed ones use `CREATE OR REPLACE` when
 shape allows it, otherwise they are dropped with everything that reads from them (reverse
 dependency order) and recreated (dependency order). Objects the spec no longer wants are
 dropped. Objects terminated or dropped outside are repaired the same way.
+
+Only objects the monitor recorded as its own are changed or dropped. An object with a
+name the monitor wants that it never recorded is adopted only when it is exactly what the
+monitor would create; otherwise the plan sends nothing and names it (`foreign`), and the
+monitor stalls until a person looks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class LiveObject:
     query_ids: tuple[str, ...] = ()
     statement: str = ""
     """The text of the query that writes it, as ksqlDB reports it ('' when unknown)."""
+    topic: str = ""
+    """Its Kafka topic, as ksqlDB reports it ('' when unknown)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class QueryPlan:
     in_sync: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     """Objects found dropped or terminated outside the operator."""
+    foreign: list[str] = field(default_factory=list)
+    """Objects with a wanted name that the monitor did not create: nothing is sent."""
 
     @property
     def writes(self) -> bool:
@@ -69,27 +78,40 @@ def _dependents(names: set[str], graph: Mapping[str, Sequence[str]]) -> set[str]
     return result
 
 
-def _classify(  # noqa: PLR0911 - a decision table reads best as one return per case
+def _classify(
     statement: Statement, before: Recorded | None, found: LiveObject | None, forced: bool
 ) -> str:
-    """Return what one desired statement needs: create, repair, in-sync, upgrade or replace."""
+    """Return what one desired statement needs.
+
+    One of: create, repair, repair-replace, in-sync, upgrade, replace, or foreign (an
+    object of this name that the monitor never recorded and that is not exactly what it
+    would create: it is never adopted, changed or dropped).
+    """
     if found is None:
         return "create" if before is None else "repair"
+    if before is None:
+        # Exists but unrecorded. The operator may have died after ksqlDB ran the statement
+        # and before the status recorded it: adopt what is exactly this statement (a
+        # query ksqlDB runs with its text, a plain source of this kind on this topic),
+        # nothing else.
+        return "in-sync" if _is_this(found, statement) else "foreign"
     if statement.query and not found.query_ids:
         return "repair-replace"  # its query was terminated outside
-    if before is None:
-        # Exists but unrecorded (status lost, e.g. the operator died before writing it):
-        # adopt a plain source as IF NOT EXISTS would, and a query ksqlDB runs with exactly
-        # this statement; any other query is upgraded where ksqlDB can, else rebuilt.
-        if not statement.query or _same_statement(found.statement, statement):
-            return "in-sync"
-        return "upgrade" if statement.upgradable and not forced else "replace"
     if before.digest == statement.digest:
         return "in-sync"
     if forced or not statement.upgradable or before.shape != statement.shape_digest:
         # A change CREATE OR REPLACE cannot make (or ksqlDB refused it): rebuild.
         return "replace"
     return "upgrade"
+
+
+def _is_this(found: LiveObject, statement: Statement) -> bool:
+    """Return whether a live object is exactly what the statement creates."""
+    if found.kind != statement.kind:
+        return False
+    if statement.query:
+        return bool(found.query_ids) and _same_statement(found.statement, statement)
+    return bool(found.topic) and found.topic == statement.topic
 
 
 _CREATE_PREFIX = re.compile(
@@ -125,6 +147,8 @@ def plan_queries(
         verdict = _classify(
             statement, recorded.get(statement.name), live.get(statement.name), forced
         )
+        if verdict == "foreign":
+            plan.foreign.append(statement.name)
         if verdict in ("repair", "repair-replace"):
             plan.repaired.append(statement.name)
         if verdict in ("replace", "repair-replace"):
@@ -139,7 +163,10 @@ def plan_queries(
     graph: dict[str, Sequence[str]] = {n: tuple(r.sources) for n, r in recorded.items()}
     for statement in desired:
         graph[statement.name] = (*graph.get(statement.name, ()), *statement.sources)
-    removed = {n for n in set(live) | set(recorded) if n not in wanted and n in live}
+    if plan.foreign:
+        return plan
+    # Only what the monitor recorded as its own is ever dropped.
+    removed = {n for n in recorded if n not in wanted and n in live}
     to_drop = _dependents(replace | removed, graph) & set(live)
     # Anything that reads from a dropped object must be recreated too.
     replace |= {n for n in _dependents(to_drop, graph) if n in wanted}

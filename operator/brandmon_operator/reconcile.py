@@ -81,11 +81,23 @@ def reconcile_workloads(
     try:
         live = cluster.list_children(monitor.namespace, builders.children_selector(monitor.name))
         plan = diff.plan(desired, live, monitor.uid)
-        for verb, manifests in (("Created", plan.create), ("Updated", plan.update)):
-            for manifest in manifests:
-                current = diff.key(manifest)
-                cluster.apply(manifest)
-                outcome.events.append(("Normal", verb, f"{verb} {current[0]} {current[1]}"))
+        if plan.foreign:
+            outcome.concern = _child_not_owned(plan.foreign)
+            return outcome
+        for manifest in plan.create:
+            current = diff.key(manifest)
+            # Not labelled as the monitor's, but the name may be taken: apply would merge
+            # into that object and put this monitor's owner reference on it.
+            existing = cluster.read(current[0], monitor.namespace, current[1])
+            if existing is not None and not diff.owned_by(existing, monitor.uid):
+                outcome.concern = _child_not_owned([current])
+                return outcome
+            cluster.apply(manifest)
+            outcome.events.append(("Normal", "Created", f"Created {current[0]} {current[1]}"))
+        for manifest in plan.update:
+            current = diff.key(manifest)
+            cluster.apply(manifest)
+            outcome.events.append(("Normal", "Updated", f"Updated {current[0]} {current[1]}"))
         for kind, name in plan.delete:
             current = (kind, name)
             cluster.delete(kind, monitor.namespace, name)
@@ -106,6 +118,16 @@ def reconcile_workloads(
         outcome.concern = status.Concern(WORKLOADS_READY, False, "ApiUnreachable", str(error))
         outcome.retry = True
     return outcome
+
+
+def _child_not_owned(keys: list[diff.Key]) -> status.Concern:
+    """Return the concern of child names held by objects this monitor does not control."""
+    named = ", ".join(f"{kind} {name}" for kind, name in keys)
+    message = (
+        f"{named} already exists and is not controlled by this monitor; it was left "
+        "alone. Rename the monitor or remove that object, and the monitor continues."
+    )
+    return status.Concern(WORKLOADS_READY, False, "ChildNotOwned", message, stalled=True)
 
 
 def _observe_sources(cluster: Cluster, monitor: builders.Monitor, outcome: Outcome) -> None:
@@ -261,16 +283,18 @@ def reconcile_queries(
     desired = (
         [] if builtin else ksql.statements(monitor.namespace, monitor.name, monitor.spec, names)
     )
-    prefix = ksql.object_prefix(monitor.namespace, monitor.name)
     statement_of = {s.name: s for s in desired}
+    mine = set(statement_of) | set(recorded)
     done: list[tuple[ksql.Statement, ksql.CreateMode]] = []
     dropped: list[str] = []
     repaired: list[str] = []
     forced: set[str] = set()
     try:
-        live = client.live_objects(prefix)
+        live = client.live_objects(mine)
         for _attempt in range(len(desired) + 1):
             plan = queries.plan_queries(desired, live, recorded, frozenset(forced))
+            if plan.foreign:
+                return Outcome(_not_owned(plan.foreign))
             repaired += [n for n in plan.repaired if n not in repaired]
             if not plan.writes:
                 break
@@ -278,7 +302,7 @@ def reconcile_queries(
                 client, plan, live=live, statement_of=statement_of,
                 recorded=recorded, done=done, dropped=dropped,
             )  # fmt: skip
-            live = client.live_objects(prefix)
+            live = client.live_objects(mine)
             if refused is None:
                 break
             # ksqlDB says this change is not an in-place upgrade: plan it as a replace.
@@ -307,6 +331,16 @@ def reconcile_queries(
         if name not in statement_of:
             outcome.events.append(("Normal", "QueryDropped", f"Dropped ksqlDB object {name}"))
     return outcome
+
+
+def _not_owned(names: list[str]) -> status.Concern:
+    """Return the concern of ksqlDB names held by objects this monitor did not create."""
+    message = (
+        f"ksqlDB already has {', '.join(names)}, not created by this monitor and not what "
+        "it would create; nothing was changed. Drop or rename those objects (they are "
+        "named for this monitor alone) and the monitor continues."
+    )
+    return status.Concern(QUERIES_READY, False, "ObjectNotOwned", message, stalled=True)
 
 
 def _execute(
@@ -368,8 +402,7 @@ def cleanup(
     delete = monitor.spec.deletion_policy == "Delete"
     recorded = _recorded_queries(current)
     if client is not None and recorded:
-        prefix = ksql.object_prefix(monitor.namespace, monitor.name)
-        live = client.live_objects(prefix)
+        live = client.live_objects(set(recorded))
         graph = {n: r.sources for n, r in recorded.items()}
         order = queries.drop_order(set(live), graph)
         own_sinks = {

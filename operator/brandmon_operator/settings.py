@@ -83,6 +83,23 @@ class OperatorSettings(BaseSettings):
     concurrent_reconciles: int = Field(default=20, ge=1, le=200)
     """Monitors reconciled at the same time (threads: they mostly wait on I/O)."""
 
+    outbound_deadline_seconds: float = Field(default=15.0, gt=0, le=300)
+    """Longest an HTTP call to a ksqlDB server may take, connect to last byte."""
+
+    outbound_max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest answer read from a ksqlDB server; a larger one fails the call."""
+
+    outbound_failures_to_pause: int = Field(default=3, ge=1)
+    """Failed calls in a row after which calls to that endpoint pause (circuit open)."""
+
+    outbound_pause_seconds: float = Field(default=30.0, gt=0)
+    """How long calls to a failing endpoint pause before one trial call."""
+
+    endpoint_slots_per_namespace: int = Field(default=2, ge=1)
+    """Reconciles of one namespace that may wait on Kafka or ksqlDB endpoints its monitors
+    name (spec.connections) at the same time; more are retried later, so one tenant's
+    slow endpoints hold at most this many of the operator's threads."""
+
 
 def render_docs() -> str:
     """Return docs/operator-settings.md, generated from this model (`make docs`)."""

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 @dataclass
 class OperatorProcess:
-    """A `brandmon-operator` process watching one namespace."""
+    """A `brandmon-operator` process watching one namespace (or several, comma-separated)."""
 
     namespace: str
     env: dict[str, str]
@@ -48,7 +48,8 @@ class OperatorProcess:
             sink.write(f"--- start {self.starts} ---\n")
             sink.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "brandmon_operator", "--namespace", self.namespace,
+                [sys.executable, "-m", "brandmon_operator",
+                 *[a for ns in self.namespace.split(",") for a in ("--namespace", ns)],
                  "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
                 env=self.env, stdout=sink, stderr=subprocess.STDOUT,
             )  # fmt: skip

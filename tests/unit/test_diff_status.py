@@ -40,6 +40,19 @@ def test_plan_creates_updates_and_deletes_only_what_it_owns() -> None:
     ).empty
 
 
+def test_a_wanted_name_held_by_an_object_the_monitor_does_not_control_is_foreign() -> None:
+    # Carrying the monitor's labels proves nothing: anyone who can edit can set them.
+    desired = [cm("app-settings", {"a": "1"}), cm("mine", {"a": "2"})]
+    live = {
+        ("ConfigMap", "app-settings"): cm("app-settings", {"theirs": "x"}, uid=None),
+        ("ConfigMap", "mine"): cm("mine", {"old": "y"}),
+    }
+    plan = diff.plan(desired, live, "u1")
+    assert plan.foreign == [("ConfigMap", "app-settings")]
+    assert [diff.key(m) for m in plan.update] == [("ConfigMap", "mine")]
+    assert plan.create == []
+
+
 def types(conditions: list[dict[str, object]]) -> dict[object, tuple[object, object]]:
     return {c["type"]: (c["status"], c["reason"]) for c in conditions}
 

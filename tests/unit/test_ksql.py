@@ -70,13 +70,33 @@ def test_columns_come_from_the_message_models() -> None:
         ksql.ksql_type(dict[str, str])
 
 
-def test_object_names_are_unique_per_monitor() -> None:
-    assert ksql.object_prefix("brands-eu", "acme") == "BM_BRANDS_EU__ACME_"
-    assert ksql.object_prefix("brands", "eu-acme") == "BM_BRANDS__EU_ACME_"
+P = ksql.object_prefix("brands", "acme")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Pairs whose readable prefixes met: '-' became '_' and '__' joined the parts.
+        (("shop--eu", "web"), ("shop", "eu--web")),
+        (("shop", "eu"), ("shop--eu", "web")),
+        (("brands-eu", "acme"), ("brands", "eu-acme")),
+        (("shop", "web"), ("shop", "web-eu")),
+    ],
+)
+def test_object_prefixes_of_two_monitors_never_meet(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    a, b = ksql.object_prefix(*first), ksql.object_prefix(*second)
+    assert a != b
+    # Neither begins the other, so no monitor's names fall under another's prefix.
+    assert not a.startswith(b)
+    assert not b.startswith(a)
+    assert a == ksql.object_prefix(*first)  # stable across calls (and processes)
+    assert len(a) == len(b) == len("BM_") + 16 + 1
 
 
 def by_name(statements: list[ksql.Statement]) -> dict[str, ksql.Statement]:
-    return {s.name.removeprefix("BM_BRANDS__ACME_"): s for s in statements}
+    return {s.name.removeprefix(P): s for s in statements}
 
 
 def test_threshold_change_is_a_filter_upgrade_for_alerts_but_an_aggregation_change_for_accounts() -> (
@@ -106,7 +126,7 @@ def live_from(statements: list[ksql.Statement]) -> dict[str, LiveObject]:
 
 
 def short(names: list[str]) -> list[str]:
-    return [n.removeprefix("BM_BRANDS__ACME_") for n in names]
+    return [n.removeprefix(P) for n in names]
 
 
 def test_fresh_monitor_creates_everything_if_not_exists() -> None:
@@ -151,7 +171,7 @@ def test_turning_images_off_drops_the_image_objects_after_their_readers() -> Non
 def test_query_terminated_outside_is_repaired_with_its_readers() -> None:
     desired = generate(spec())
     live = live_from(desired)
-    name = "BM_BRANDS__ACME_ACCOUNT_RISK"
+    name = P + "ACCOUNT_RISK"
     live[name] = LiveObject(name, "TABLE", ())
     plan = plan_queries(desired, live, recorded_from(desired))
     assert short(plan.repaired) == ["ACCOUNT_RISK"]
@@ -161,47 +181,63 @@ def test_query_terminated_outside_is_repaired_with_its_readers() -> None:
 def test_stream_dropped_outside_is_recreated() -> None:
     desired = generate(spec())
     live = live_from(desired)
-    del live["BM_BRANDS__ACME_FINAL_OUTPUT"]
+    del live[P + "FINAL_OUTPUT"]
     plan = plan_queries(desired, live, recorded_from(desired))
     assert short(plan.repaired) == ["FINAL_OUTPUT"]
     assert [(short([s.name])[0], m) for s, m in plan.create] == [("FINAL_OUTPUT", "if-not-exists")]
 
 
-def test_status_lost_adopts_sources_upgrades_what_can_be_and_rebuilds_joins() -> None:
-    desired = generate(spec())
-    plan = plan_queries(desired, live_from(desired), {})
-    modes = {short([s.name])[0]: m for s, m in plan.create}
-    assert modes["ALERTS"] == "or-replace"
-    # ksqlDB cannot upgrade joins in place, so without a record they are rebuilt to be sure.
-    assert set(short(plan.drop)) == {"SCORED_POSTS", "FINAL_OUTPUT"}
-    assert "BM_BRANDS__ACME_PROFILES" in plan.in_sync  # adopted, as IF NOT EXISTS would
+def exactly_as_created(statements: list[ksql.Statement]) -> dict[str, LiveObject]:
+    """What ksqlDB shows after running the statements: query texts and source topics."""
+    return {
+        s.name: LiveObject(s.name, s.kind, (f"Q_{s.name}",), s.create("if-not-exists"), s.topic)
+        if s.query
+        else LiveObject(s.name, s.kind, topic=s.topic)
+        for s in statements
+    }
 
 
-def test_status_lost_adopts_queries_ksqldb_runs_with_the_same_statement() -> None:
+def test_status_lost_adopts_objects_that_are_exactly_what_the_monitor_creates() -> None:
     # The operator died after ksqlDB ran its statements, before it recorded them.
     desired = generate(spec())
-    live = {
-        s.name: LiveObject(s.name, s.kind, (f"Q_{s.name}",), s.create("if-not-exists"))
-        if s.query
-        else LiveObject(s.name, s.kind)
-        for s in desired
-    }
-    assert not plan_queries(desired, live, {}).writes
-    # Only what differs from the running text is sent.
-    changed = generate(spec(scoring={"alertThreshold": 0.5}))
-    plan = plan_queries(changed, live, {})
-    assert plan.drop == []
-    assert {short([s.name])[0]: m for s, m in plan.create} == {
-        "ALERTS": "or-replace", "ACCOUNT_RISK": "or-replace"}  # fmt: skip
+    plan = plan_queries(desired, exactly_as_created(desired), {})
+    assert not plan.writes
+    assert plan.foreign == []
+    assert len(plan.in_sync) == len(desired)
+
+
+def test_unrecorded_objects_that_differ_are_never_adopted_changed_or_dropped() -> None:
+    desired = generate(spec())
+    live = exactly_as_created(desired)
+    # Another tenant's query sits under one of this monitor's names ...
+    name = P + "ALERTS"
+    live[name] = LiveObject(name, "STREAM", ("Q_THEIRS",), "CREATE STREAM x AS SELECT 1;", "t")
+    # ... and a plain stream of the right name reads someone else's topic.
+    texts = P + "TEXT_SCORES"
+    live[texts] = LiveObject(texts, "STREAM", topic="brandmon.other.victim.text-scores")
+    plan = plan_queries(desired, live, {})
+    assert sorted(short(plan.foreign)) == ["ALERTS", "TEXT_SCORES"]
+    assert not plan.writes  # nothing at all is sent: the monitor stalls
+    # Even a changed spec does not touch them.
+    changed = plan_queries(generate(spec(scoring={"alertThreshold": 0.5})), live, {})
+    assert not changed.writes
+
+
+def test_only_recorded_objects_are_dropped_when_the_spec_no_longer_wants_them() -> None:
+    old = generate(spec())
+    new = generate(spec(**NO_IMAGES))
+    recorded = recorded_from(old)
+    del recorded[P + "IMAGE_SCORES"]  # live, unwanted now, never recorded: not ours
+    plan = plan_queries(new, live_from(old), recorded)
+    assert "IMAGE_SCORES" not in short(plan.drop)
+    assert "IMAGE_RISK" in short(plan.drop)
 
 
 def test_a_refused_upgrade_is_replanned_as_a_replace() -> None:
     old = generate(spec())
     new = generate(spec(scoring={"alertThreshold": 0.5}))
-    plan = plan_queries(
-        new, live_from(old), recorded_from(old), frozenset({"BM_BRANDS__ACME_ALERTS"})
-    )
-    assert ("BM_BRANDS__ACME_ALERTS", "if-not-exists") in [(s.name, m) for s, m in plan.create]
+    plan = plan_queries(new, live_from(old), recorded_from(old), frozenset({P + "ALERTS"}))
+    assert (P + "ALERTS", "if-not-exists") in [(s.name, m) for s, m in plan.create]
     assert "ALERTS" in short(plan.drop)
 
 

@@ -37,7 +37,7 @@ class LandingMidListing(KsqlDbClient):
 def test_a_command_landing_mid_listing_never_shows_an_object_without_its_query(
     lands_after: int,
 ) -> None:
-    found = LandingMidListing(lands_after).live_objects("BM_NS__ACME_")
+    found = LandingMidListing(lands_after).live_objects({NAME})
     # Either not there yet (created IF NOT EXISTS: a no-op), or there with its query
     # (adopted); never there without it (which the planner would drop and rebuild).
     assert found in ({}, {NAME: LiveObject(NAME, "TABLE", ("CTAS_1",), "CREATE TABLE ...")})

@@ -1,4 +1,4 @@
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_PROFILES (
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_PROFILES (
   `username_key` STRING PRIMARY KEY,
   `schema_version` BIGINT,
   `username` STRING,
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_PROFILES (
   `provenance` STRUCT<`source` STRING, `collected_at` STRING, `collector_version` STRING>
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.profiles', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
-CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
+CREATE STREAM IF NOT EXISTS BM_3C55F12776806BFC_TEXT_SCORES (
   `post_key` STRING KEY,
   `schema_version` BIGINT,
   `post_id` STRING,
@@ -37,7 +37,7 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_TEXT_SCORES (
   `scored_at` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.text-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.text-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_TEXT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.text-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   `post_id` AS `post_key`,
   AS_VALUE(`post_id`) AS `post_id`,
   LATEST_BY_OFFSET(`username`) AS `username`,
@@ -50,11 +50,11 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_TEXT_RISK WITH (KAFKA_TOPIC='brandmon
   LATEST_BY_OFFSET(`severity`) AS `severity`,
   LATEST_BY_OFFSET(`risk_categories`) AS `risk_categories`,
   LATEST_BY_OFFSET(`language`) AS `language`
-FROM BM_BRANDS__ACME_TEXT_SCORES
+FROM BM_3C55F12776806BFC_TEXT_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
 
-CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_IMAGE_SCORES (
+CREATE STREAM IF NOT EXISTS BM_3C55F12776806BFC_IMAGE_SCORES (
   `post_key` STRING KEY,
   `schema_version` BIGINT,
   `post_id` STRING,
@@ -69,17 +69,17 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_IMAGE_SCORES (
   `scored_at` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.image-scores', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_IMAGE_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.image-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_IMAGE_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.image-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   `post_id` AS `post_key`,
   AS_VALUE(`post_id`) AS `post_id`,
   MAX(`score`) AS `image_score`,
   LATEST_BY_OFFSET(`categories`) AS `categories`,
   COUNT_DISTINCT(`s3_uri`) AS `image_count`
-FROM BM_BRANDS__ACME_IMAGE_SCORES
+FROM BM_3C55F12776806BFC_IMAGE_SCORES
 GROUP BY `post_id`
 EMIT CHANGES;
 
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_SCORED_POSTS WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   t.`post_key` AS `post_key`,
   1 AS `schema_version`,
   t.`post_id` AS `post_id`,
@@ -95,12 +95,12 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_SCORED_POSTS WITH (KAFKA_TOPIC='brand
   t.`severity` AS `severity`,
   t.`risk_categories` AS `risk_categories`,
   t.`language` AS `language`
-FROM BM_BRANDS__ACME_TEXT_RISK t
-LEFT JOIN BM_BRANDS__ACME_IMAGE_RISK i ON t.`post_key` = i.`post_key`
+FROM BM_3C55F12776806BFC_TEXT_RISK t
+LEFT JOIN BM_3C55F12776806BFC_IMAGE_RISK i ON t.`post_key` = i.`post_key`
 WHERE t.`media_count` = 0 OR i.`image_count` >= t.`media_count`
 EMIT CHANGES;
 
-CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
+CREATE STREAM IF NOT EXISTS BM_3C55F12776806BFC_SCORED_STREAM (
   `post_key` STRING KEY,
   `schema_version` BIGINT,
   `post_id` STRING,
@@ -118,7 +118,7 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_SCORED_STREAM (
   `language` STRING
 ) WITH (KAFKA_TOPIC='brandmon.brands.acme.scored-posts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
 
-CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.brands.acme.alerts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE STREAM IF NOT EXISTS BM_3C55F12776806BFC_ALERTS WITH (KAFKA_TOPIC='brandmon.brands.acme.alerts', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   `post_key`,
   `schema_version`,
   `post_id`,
@@ -134,11 +134,11 @@ CREATE STREAM IF NOT EXISTS BM_BRANDS__ACME_ALERTS WITH (KAFKA_TOPIC='brandmon.b
   `severity`,
   `risk_categories`,
   `language`
-FROM BM_BRANDS__ACME_SCORED_STREAM
+FROM BM_3C55F12776806BFC_SCORED_STREAM
 WHERE `final_score` >= 0.7
 EMIT CHANGES;
 
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_ACCOUNT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.account-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_ACCOUNT_RISK WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.account-risk', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   `username` AS `username_key`,
   AS_VALUE(`username`) AS `username`,
   COUNT(*) AS `scored_posts`,
@@ -146,11 +146,11 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_ACCOUNT_RISK WITH (KAFKA_TOPIC='brand
   MAX(`final_score`) AS `max_score`,
   LATEST_BY_OFFSET(`keywords`) AS `latest_keywords`,
   LATEST_BY_OFFSET(`categories`) AS `latest_categories`
-FROM BM_BRANDS__ACME_SCORED_STREAM
+FROM BM_3C55F12776806BFC_SCORED_STREAM
 GROUP BY `username`
 EMIT CHANGES;
 
-CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_FINAL_OUTPUT WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.final-output', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
+CREATE TABLE IF NOT EXISTS BM_3C55F12776806BFC_FINAL_OUTPUT WITH (KAFKA_TOPIC='brandmon.brands.acme.ksql.final-output', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON') AS SELECT
   a.`username_key` AS `username_key`,
   a.`username` AS `username`,
   pr.`full_name` AS `full_name`,
@@ -164,6 +164,6 @@ CREATE TABLE IF NOT EXISTS BM_BRANDS__ACME_FINAL_OUTPUT WITH (KAFKA_TOPIC='brand
   a.`max_score` AS `max_score`,
   a.`latest_keywords` AS `keyword_hits`,
   a.`latest_categories` AS `moderation_labels`
-FROM BM_BRANDS__ACME_ACCOUNT_RISK a
-LEFT JOIN BM_BRANDS__ACME_PROFILES pr ON a.`username_key` = pr.`username_key`
+FROM BM_3C55F12776806BFC_ACCOUNT_RISK a
+LEFT JOIN BM_3C55F12776806BFC_PROFILES pr ON a.`username_key` = pr.`username_key`
 EMIT CHANGES;
