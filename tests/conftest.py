@@ -70,14 +70,19 @@ def kube(platform: runtime.Platform) -> Iterator[client.ApiClient]:
     api.close()
 
 
-@pytest.fixture
-def namespace(kube: client.ApiClient) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards."""
-    name = unique("t")
+def fresh_namespace(kube: client.ApiClient, prefix: str = "t") -> Iterator[str]:
+    """Create a uniquely named namespace, yield its name, delete it afterwards."""
+    name = unique(prefix)
     core = client.CoreV1Api(kube)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    yield from fresh_namespace(kube)
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,10 @@ class S3(ApiModel):
     AWS_SECRET_ACCESS_KEY (a reference: the chart never holds keys); empty means the
     workers' ambient AWS identity."""
 
+    allowed_prefixes: dict[str, list[str]] = Field(default={})
+    """Read-only S3 prefixes monitors may use besides their own s3://<bucket>/<namespace>/,
+    by namespace ("*": every namespace)."""
+
 
 # ApiModel: camelCase keys, unknown keys refused, attribute docstrings as descriptions.
 Quantity = Annotated[str, Field(pattern=QUANTITY)] | int | float

@@ -137,7 +137,9 @@ def _upload_dataset(env: dict[str, str]) -> None:
     for path in DATASET.rglob("*"):
         if path.is_file() and path.suffix in (".jsonl", ".png", ".jpg"):
             s3.put_object(
-                Bucket=BUCKET, Key=f"{MONITOR}/{path.relative_to(DATASET)}", Body=path.read_bytes()
+                Bucket=BUCKET,
+                Key=f"{NAMESPACE}/{MONITOR}/{path.relative_to(DATASET)}",
+                Body=path.read_bytes(),
             )
 
 
@@ -359,7 +361,7 @@ def _run(  # noqa: PLR0915 - a script, step by step
     children.append(operator)
     with webhook_receiver() as (url, deliveries):
         _forget_previous_run(api, env)
-        say("uploading the Northwind recording to s3://brandmon-demo/northwind/")
+        say(f"uploading the Northwind recording to s3://{BUCKET}/{NAMESPACE}/{MONITOR}/")
         _upload_dataset(env)
         _apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         _apply(

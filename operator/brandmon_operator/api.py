@@ -129,8 +129,9 @@ class Webhook(ApiModel):
     """Payload format: slack (Slack incoming webhook) or generic (the alert as JSON)."""
 
     signing_secret_ref: SecretKeyRef | None = None
-    """Secret key holding the HMAC-SHA256 key that signs generic payloads
-    (header X-Brandmon-Signature: sha256=<hex>)."""
+    """Secret key holding the HMAC-SHA256 key that signs generic payloads: header
+    X-Brandmon-Signature: v1=<hex> over "<X-Brandmon-Timestamp>.<X-Brandmon-Delivery>.<body>"
+    (README: verifying signed webhooks)."""
 
     min_severity: Severity = "low"
     """Send only alerts of at least this severity (low, medium, high, critical), e.g. high

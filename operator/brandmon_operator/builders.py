@@ -148,6 +148,7 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
             endpoint_url=s3.endpoint_url if s3 else settings.s3_endpoint_url,
             bucket=s3.bucket if s3 else settings.s3_bucket,
             region=s3.region if s3 else settings.s3_region,
+            read_prefixes=settings.s3_read_prefixes(monitor.namespace),
         ),
     )
 

@@ -19,7 +19,7 @@ import kopf
 from kubernetes import client, config
 from pydantic import ValidationError
 
-from brandmon_operator import api, builders, reconcile, status
+from brandmon_operator import api, builders, reconcile, status, tenancy
 from brandmon_operator.cluster import Cluster, SecretUnavailable
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -183,6 +183,15 @@ def run_reconcile(
                 current, {"observedGeneration": generation, "conditions": conditions}
             )
         )
+        return
+    refusal = tenancy.s3_refusal(monitor, settings)
+    if refusal is not None:
+        # Nothing is built or changed for a monitor reaching past its namespace (issue 16).
+        refused = [reconcile.Outcome(refusal)]
+        desired = reconcile.desired_status(monitor, refused, current, status.now())
+        if changes := status.status_patch(current, desired):
+            patch.status.update(changes)
+        logger.warning("%s %s: %s", refusal.type, refusal.reason, refusal.message)
         return
     names = reconcile.topic_names(monitor, settings)
     workloads = reconcile.reconcile_workloads(connections.cluster, monitor, settings)

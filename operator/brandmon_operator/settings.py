@@ -6,10 +6,11 @@ how the operator runs. The Helm chart renders exactly these variables.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.contract.storage import parse_prefix
 from brandmon_workers.contract.topics import DEFAULT_PREFIX, TOPIC_PREFIX
 
 
@@ -62,6 +63,11 @@ class OperatorSettings(BaseSettings):
     """Default Secret (in each monitor's namespace) with AWS_ACCESS_KEY_ID and
     AWS_SECRET_ACCESS_KEY; unset means workers use their ambient AWS identity."""
 
+    s3_allowed_prefixes: dict[str, list[str]] = {}
+    """S3 prefixes monitors may read besides their own s3://<bucket>/<namespace>/, by
+    namespace (key "*": every namespace), e.g. {"*": ["s3://recordings/shared/"]}. Read-only:
+    workers write only under their namespace. An entry always means a whole folder."""
+
     topic_prefix: str = Field(default=DEFAULT_PREFIX, pattern=TOPIC_PREFIX)
     """Prefix of every topic name."""
 
@@ -99,6 +105,19 @@ class OperatorSettings(BaseSettings):
     """Reconciles of one namespace that may wait on Kafka or ksqlDB endpoints its monitors
     name (spec.connections) at the same time; more are retried later, so one tenant's
     slow endpoints hold at most this many of the operator's threads."""
+
+    @field_validator("s3_allowed_prefixes")
+    @classmethod
+    def _canonical_prefixes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        # A malformed entry must stop the operator at start-up, not widen or break a scope.
+        return {
+            namespace: [parse_prefix(p) for p in prefixes] for namespace, prefixes in value.items()
+        }
+
+    def s3_read_prefixes(self, namespace: str) -> list[str]:
+        """Return the extra prefixes monitors in `namespace` may read (canonical, sorted)."""
+        allowed = self.s3_allowed_prefixes
+        return sorted({*allowed.get("*", []), *allowed.get(namespace, [])})
 
 
 def render_docs() -> str:

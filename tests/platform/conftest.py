@@ -101,6 +101,9 @@ def run_operator(
             "S3_ENDPOINT_URL": platform_env["S3_ENDPOINT_URL"],
             "KSQLDB_URL": ksqldb.url,
             "TOPIC_PREFIX": topic_prefix.rstrip("."),
+            # The samples replay from s3://brandmon/brands/; tests run in namespaces of their
+            # own, so an administrator's allow-list entry lets every namespace read there.
+            "S3_ALLOWED_PREFIXES": json.dumps({"*": ["s3://brandmon/brands/"]}),
         } | {k.upper(): v for k, v in settings.items()}
         env = dict(os.environ) | platform_env
         env |= {f"BRANDMON_OPERATOR_{k}": v for k, v in operator_env.items()}

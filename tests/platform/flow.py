@@ -38,7 +38,13 @@ GROUP, VERSION, PLURAL = "brandmon.io", "v1alpha1", "brandmonitors"
 RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
 BENIGN = "Lovely afternoon tea with the Northwind teapot."
 SOURCE = "recorded"
-RECORDING_KEY = "recordings/posts.jsonl"
+RECORDING = "recordings/posts.jsonl"
+"""The flow's recording, under its namespace's prefix (a monitor reads nothing else)."""
+
+
+def recording_key(namespace: str) -> str:
+    """Return the recording's key for monitors in `namespace`."""
+    return f"{namespace}/{RECORDING}"
 
 
 @dataclass
@@ -108,7 +114,7 @@ def post_line(post_id: str, caption: str, username: str = "northwind") -> str:
 
 
 def monitor_manifest(
-    name: str, bucket: str, posts_per_second: int = 0, **spec: Any
+    name: str, bucket: str, namespace: str, posts_per_second: int = 0, **spec: Any
 ) -> dict[str, Any]:
     """A text-only monitor on the flow's recording; `spec` overrides top-level fields.
 
@@ -119,7 +125,7 @@ def monitor_manifest(
         "brand": "Northwind Traders",
         "sources": [
             {"name": SOURCE, "schedule": "0 0 1 1 *",  # collections are started by the test
-             "replay": {"s3Uri": f"s3://{bucket}/{RECORDING_KEY}",
+             "replay": {"s3Uri": f"s3://{bucket}/{recording_key(namespace)}",
                         "postsPerSecond": posts_per_second}},
         ],
         "analysis": {
@@ -172,7 +178,9 @@ class Flow:
         """Append posts to the recording; the next collection sends only the new ones."""
         self.lines += lines
         self.s3.put_object(
-            Bucket=self.bucket, Key=RECORDING_KEY, Body="\n".join(self.lines).encode() + b"\n"
+            Bucket=self.bucket,
+            Key=recording_key(self.namespace),
+            Body="\n".join(self.lines).encode() + b"\n",
         )
 
     def apply(self, manifest: dict[str, Any]) -> None:

@@ -384,7 +384,9 @@ def test_helm_install_runs_the_operator_which_reconciles_a_monitor_then_upgrade_
         )
 
         sample = yaml.safe_load((ROOT / "crds" / "samples" / "replay-builtin.yaml").read_text())
-        sample["spec"]["sources"][0]["replay"] = {"s3Uri": f"s3://{bucket}/northwind.jsonl"}
+        sample["spec"]["sources"][0]["replay"] = {
+            "s3Uri": f"s3://{bucket}/{namespace}/northwind.jsonl"
+        }
         client.CustomObjectsApi(kube).create_namespaced_custom_object(
             api.GROUP, api.VERSION, namespace, api.PLURAL, sample
         )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 ROLES = (TopicRole.PROFILES, TopicRole.POSTS, TopicRole.MEDIA)
-RECORDING_KEY = "recordings/demo/posts.jsonl"
+RECORDING_KEY = "ns/recordings/demo/posts.jsonl"  # under the monitor's namespace "ns"
 POST_IDS = ["3301000000000000001", "3301000000000000002", "3301000000000000003"]
 
 
@@ -54,7 +54,7 @@ def recording(bucket: str) -> str:
             "likes": 10 * n, "comments": n,
         }  # fmt: skip
 
-    blue = f"s3://{bucket}/shared/blue.png"
+    blue = f"s3://{bucket}/ns/shared/blue.png"
     lines = [
         {"profile": profile},
         {"post": post(0, "Red is back #acme"), "images": ["images/red.png"]},
@@ -83,8 +83,8 @@ def aws_env(platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.fixture
 def recorded(s3: S3Client, bucket: str) -> str:
     """A recording with two images in S3; return its URI."""
-    s3.put_object(Bucket=bucket, Key="recordings/demo/images/red.png", Body=RED)
-    s3.put_object(Bucket=bucket, Key="shared/blue.png", Body=BLUE)
+    s3.put_object(Bucket=bucket, Key="ns/recordings/demo/images/red.png", Body=RED)
+    s3.put_object(Bucket=bucket, Key="ns/shared/blue.png", Body=BLUE)
     s3.put_object(Bucket=bucket, Key=RECORDING_KEY, Body=recording(bucket).encode())
     return f"s3://{bucket}/{RECORDING_KEY}"
 

@@ -56,7 +56,7 @@ def processes_in(namespace: str, node_dir: Path) -> list[int]:
 def test_edits_take_effect_without_losing_in_flight_posts(flow: Flow) -> None:
     first = posts("a", 30)
     flow.record(*lines(first))
-    flow.apply(monitor_manifest(flow.name, flow.bucket, posts_per_second=3))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, flow.namespace, posts_per_second=3))
     flow.wait_ready()
     flow.wait_rolled_out()
     job = flow.start_collection()
@@ -91,7 +91,7 @@ def test_edits_take_effect_without_losing_in_flight_posts(flow: Flow) -> None:
 
 
 def test_suspend_stops_everything_and_resume_catches_up(flow: Flow, kube: Any) -> None:
-    flow.apply(monitor_manifest(flow.name, flow.bucket))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, flow.namespace))
     flow.wait_ready()
     flow.wait_rolled_out()
     node_dir = flow.node.log.parent / "node"
@@ -143,9 +143,9 @@ def test_delete_removes_workloads_topics_and_queries_and_stops_every_process(
     flow: Flow, kube: Any, ksqldb: KsqlDbDouble, kafka_admin: AdminClient, topic_prefix: str
 ) -> None:
     flow.record(*lines(posts("d", 6)))
-    flow.apply(monitor_manifest(flow.name, flow.bucket))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, flow.namespace))
     # A second monitor on ksqlDB (queries) that keeps its topics when deleted.
-    kept = monitor_manifest("eastwind", flow.bucket, deletionPolicy="Retain",
+    kept = monitor_manifest("eastwind", flow.bucket, flow.namespace, deletionPolicy="Retain",
                             processing={"engine": "ksqldb"})  # fmt: skip
     client.CustomObjectsApi(kube).create_namespaced_custom_object(
         "brandmon.io", "v1alpha1", flow.namespace, "brandmonitors", kept

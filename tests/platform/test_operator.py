@@ -337,7 +337,7 @@ def test_a_child_the_api_server_refuses_stalls_with_its_message(
     assert ready["status"] == "False"
 
     patch_spec(kube, namespace, "northwind", {"sources": [{"name": "recorded", "schedule": "1 * * * *",
-                                                           "replay": {"s3Uri": "s3://bucket/p.jsonl"}}]})  # fmt: skip
+                                                           "replay": {"s3Uri": f"s3://brandmon/{namespace}/p.jsonl"}}]})  # fmt: skip
     eventually(
         lambda: is_ready(kube, namespace, "northwind"), what="Ready after fixing the schedule"
     )

@@ -116,9 +116,9 @@ def collect(
     settings: WorkerSettings, s3: S3Client, bucket: str, post_ids: list[str], log: Path
 ) -> None:
     """Run the collector (replay source) once over a recording of these posts."""
-    s3.put_object(Bucket=bucket, Key="recordings/acme.jsonl", Body=recording(post_ids))
+    s3.put_object(Bucket=bucket, Key="brands/recordings/acme.jsonl", Body=recording(post_ids))
     source = SourceSettings(
-        name="recorded", replay=ReplaySource(s3_uri=f"s3://{bucket}/recordings/acme.jsonl")
+        name="recorded", replay=ReplaySource(s3_uri=f"s3://{bucket}/brands/recordings/acme.jsonl")
     )
     report = collector.run(settings.model_copy(update={"source": source}), termination_log=log)
     assert report.errors == 0, report.message

@@ -157,6 +157,7 @@ def test_chart_defaults_are_the_operators_defaults() -> None:
     assert (values.s3.credentials_secret or None) == settings.s3_credentials_secret
     assert values.s3.bucket == settings.s3_bucket
     assert values.s3.region == settings.s3_region
+    assert values.s3.allowed_prefixes == settings.s3_allowed_prefixes
     assert values.topic_prefix == settings.topic_prefix
     assert values.resync_seconds == settings.resync_seconds
     assert values.operator.concurrent_reconciles == settings.concurrent_reconciles

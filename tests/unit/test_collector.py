@@ -96,6 +96,7 @@ from brandmon_workers.contract.base import SecretKeyRef
 from brandmon_workers.contract.messages import Media, Post, Profile, Provenance
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
 from brandmon_workers.contract.sources import InstagramSource, ReplaySource, SourceResult
+from brandmon_workers.contract.storage import S3Scope
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from tests.images import png
 
@@ -142,8 +143,10 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.puts: list[str] = []
+        self.gets: list[str] = []
 
     def get_object(self, **request: Any) -> dict[str, Any]:
+        self.gets.append(request["Key"])
         found = self.objects.get((request["Bucket"], request["Key"]))
         if found is None:
             raise client_error("NoSuchKey", "GetObject")
@@ -330,6 +333,10 @@ class Sleeps:
 
 def retrier(sleeps: Sleeps, **policy: Any) -> Retrier:
     return Retrier(BackoffPolicy(**policy), is_retryable, sleep=sleeps, jitter=lambda: 1.0)
+
+
+SCOPE = S3Scope(home="s3://media/ns/")
+DEMO_SCOPE = S3Scope(home="s3://demo/ns/")
 
 
 def worker_settings(source: SourceSettings | None) -> WorkerSettings:
@@ -996,13 +1003,13 @@ def test_a_bad_line_is_an_error_and_the_replay_goes_on(tmp_path: Path) -> None:
             "",
             "{not json",
             post_line("1", ["images/red.png", inline]),
-            post_line("2", ["s3://demo/blue.png"]),
+            post_line("2", ["s3://demo/ns/blue.png"]),
         ],
     )
     s3 = FakeS3()
-    s3.put_object(Bucket="demo", Key="blue.png", Body=BLUE)
+    s3.put_object(Bucket="demo", Key="ns/blue.png", Body=BLUE)
 
-    items = list(replay_items(FileRecording(path, s3.client()), STAMP))
+    items = list(replay_items(FileRecording(path, s3.client(), scope=DEMO_SCOPE), STAMP))
 
     assert [type(item) for item in items] == [ProfileItem, ItemError, PostItem, PostItem]
     assert isinstance(items[1], ItemError)
@@ -1014,14 +1021,15 @@ def test_a_bad_line_is_an_error_and_the_replay_goes_on(tmp_path: Path) -> None:
 
 def test_relative_images_of_an_s3_recording_are_next_to_it() -> None:
     s3 = FakeS3()
-    s3.put_object(Bucket="demo", Key="rec/acme/images/red.png", Body=RED)
+    s3.put_object(Bucket="demo", Key="ns/rec/acme/images/red.png", Body=RED)
     s3.put_object(
         Bucket="demo",
-        Key="rec/acme/posts.jsonl",
+        Key="ns/rec/acme/posts.jsonl",
         Body=json.dumps(post_line("1", ["images/red.png"])).encode(),
     )
 
-    (item,) = replay_items(S3Recording("s3://demo/rec/acme/posts.jsonl", s3.client()), STAMP)
+    recording = S3Recording("s3://demo/ns/rec/acme/posts.jsonl", s3.client(), scope=DEMO_SCOPE)
+    (item,) = replay_items(recording, STAMP)
 
     assert isinstance(item, PostItem)
     assert item.images[0].load() == RED
@@ -1030,7 +1038,7 @@ def test_relative_images_of_an_s3_recording_are_next_to_it() -> None:
 def test_invalid_records_name_the_fields_at_fault(tmp_path: Path) -> None:
     path = write_recording(tmp_path, [post_line("1", [], likes="many", posted_at="yesterday")])
 
-    (error,) = replay_items(FileRecording(path, FakeS3().client()), STAMP)
+    (error,) = replay_items(FileRecording(path, FakeS3().client(), scope=SCOPE), STAMP)
 
     assert isinstance(error, ItemError)
     assert error.error.startswith("invalid record: ")
@@ -1066,7 +1074,7 @@ def test_state_that_is_not_a_state_is_refused() -> None:
 
 def test_state_store_starts_empty_and_keeps_what_it_saves() -> None:
     s3 = FakeS3()
-    store = StateStore(s3.client(), "media", state_key("ns", "m", "main"))
+    store = StateStore(s3.client(), "media", state_key("ns", "m", "main"), scope=SCOPE)
     state = store.load()
     assert state.post_count == 0
 
@@ -1144,9 +1152,9 @@ def test_a_broker_that_is_down_is_logged_once_a_minute() -> None:
 
 def test_media_store_uploads_each_image_once() -> None:
     s3 = FakeS3()
-    store = MediaStore(s3.client(), "media", "ns", "m")
+    store = MediaStore(s3.client(), "media", "ns", "m", scope=SCOPE)
     first = store.store(RED)
-    again = MediaStore(s3.client(), "media", "ns", "m").store(RED)
+    again = MediaStore(s3.client(), "media", "ns", "m", scope=SCOPE).store(RED)
 
     assert first == again
     assert first.s3_uri == f"s3://media/ns/m/media/{hashlib.sha256(RED).hexdigest()}.png"
@@ -1172,7 +1180,7 @@ def recording(tmp_path: Path) -> Path:
         [
             PROFILE_LINE,
             post_line("1", ["images/red.png"]),
-            post_line("2", ["images/red.png", "s3://media/blue.png"]),
+            post_line("2", ["images/red.png", "s3://media/ns/shared/blue.png"]),
         ],
     )
 
@@ -1180,7 +1188,7 @@ def recording(tmp_path: Path) -> Path:
 @pytest.fixture
 def s3() -> FakeS3:
     store = FakeS3()
-    store.put_object(Bucket="media", Key="blue.png", Body=BLUE)
+    store.put_object(Bucket="media", Key="ns/shared/blue.png", Body=BLUE)
     return store
 
 
@@ -1249,7 +1257,7 @@ def test_a_refused_post_is_not_recorded_and_sent_by_the_next_run(
     assert (failed.posts_new, failed.errors) == (0, 2)
     assert not failed.succeeded
     assert "delivery of post 1: Broker: Message size too large" in failed.message
-    state = StateStore(s3.client(), "media", state_key("ns", "m", "main")).load()
+    state = StateStore(s3.client(), "media", state_key("ns", "m", "main"), scope=SCOPE).load()
     assert state.post_count == 0
 
     retried = run(
@@ -1354,7 +1362,7 @@ def test_missing_topics_fail_the_run_before_the_source_is_read(
 
     assert not report.succeeded
     assert "Kafka topics missing" in report.message
-    assert s3.keys("ns/") == []
+    assert s3.keys("ns/m/") == []
 
 
 def test_the_run_is_logged_as_one_structured_line(

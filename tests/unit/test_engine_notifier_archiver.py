@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -149,8 +151,12 @@ def test_notifier_signs_generic_payloads_and_dedupes_per_post() -> None:
     assert len(hook.calls) == 1
     url, body, headers = hook.calls[0]
     assert url == "http://hook.local/x"
-    assert headers["X-Brandmon-Delivery"] == "p1"
-    assert headers["X-Brandmon-Signature"] == notifier.signature("k3y", body)
+    assert headers["X-Brandmon-Delivery"] == notifier.delivery_id("brands", "acme", "pr", "p1")
+    assert headers["X-Brandmon-Timestamp"] == "1000"
+    assert headers["X-Brandmon-Signature"] == notifier.signature(
+        "k3y", 1000, headers["X-Brandmon-Delivery"], body
+    )
+    assert notifier.verify("k3y", headers, body, now=1000.0)
     assert json.loads(body)["alert"]["post_id"] == "p1"
 
 
@@ -356,3 +362,59 @@ def test_why_names_each_category_with_its_evidence_strongest_first() -> None:
     why = notifier.explain(spanish)
     assert why[:2] == ['product safety: "caught fire", "recall"', 'boycott: "boycott"']
     assert why[-1] == "written in Spanish"
+
+
+def test_delivery_ids_are_stable_per_alert_and_receiver_and_distinct_otherwise() -> None:
+    one = notifier.delivery_id("brands", "acme", "pr", "p1")
+    assert one == notifier.delivery_id("brands", "acme", "pr", "p1")
+    others = {
+        notifier.delivery_id("other", "acme", "pr", "p1"),  # a same-named monitor elsewhere
+        notifier.delivery_id("brands", "acme2", "pr", "p1"),
+        notifier.delivery_id("brands", "acme", "pager", "p1"),
+        notifier.delivery_id("brands", "acme", "pr", "p2"),
+        notifier.delivery_id("brands", "acm", "epr", "p1"),  # no ambiguity from joining
+    }
+    assert one not in others
+    assert len(others) == 5
+
+
+def test_a_retry_keeps_the_delivery_id_and_signs_a_fresh_timestamp() -> None:
+    hook = Hook([503, 200])
+    now = iter([1000.0, 1000.0, 1042.0, 1042.0])
+    webhooks = [WebhookTarget(name="pr", format="generic", url_env="U", secret_env="K")]
+    n = notifier.Notifier(
+        settings(webhooks=webhooks), post=hook, sleep=lambda _s: None, clock=lambda: next(now),
+        environ={"U": "http://hook.local/x", "K": "k3y"},
+    )  # fmt: skip
+    n.process([record(TopicRole.ALERTS, alert("p1"))])
+    (_, body, first), (_, _, second) = hook.calls
+    assert first["X-Brandmon-Delivery"] == second["X-Brandmon-Delivery"]
+    assert (first["X-Brandmon-Timestamp"], second["X-Brandmon-Timestamp"]) == ("1000", "1042")
+    assert notifier.verify("k3y", second, body, now=1042.0)
+
+
+def signed(body: bytes, timestamp: int = 1000, delivery: str = "d1") -> dict[str, str]:
+    return {
+        "X-Brandmon-Timestamp": str(timestamp),
+        "X-Brandmon-Delivery": delivery,
+        "X-Brandmon-Signature": notifier.signature("k3y", timestamp, delivery, body),
+    }
+
+
+def test_verification_refuses_tampering_replays_and_stale_requests() -> None:
+    body = b'{"alert":1}'
+    good = signed(body)
+    assert notifier.verify("k3y", good, body, now=1000.0)
+    assert notifier.verify("k3y", good, body, now=1300.0)  # 5 minutes: still fresh
+    assert not notifier.verify("k3y", good, body, now=1301.0)  # a replay after 5 minutes
+    assert not notifier.verify("k3y", good, body, now=699.0)  # from the future
+    assert not notifier.verify("wrong", good, body, now=1000.0)
+    assert not notifier.verify("k3y", good, body + b" ", now=1000.0)
+    # Timestamp and delivery id are inside the signed bytes: neither can be swapped.
+    assert not notifier.verify("k3y", good | {"X-Brandmon-Timestamp": "1200"}, body, now=1200.0)
+    assert not notifier.verify("k3y", good | {"X-Brandmon-Delivery": "d2"}, body, now=1000.0)
+    assert not notifier.verify("k3y", good | {"X-Brandmon-Timestamp": "soon"}, body, now=1000.0)
+    assert not notifier.verify("k3y", {}, body, now=1000.0)
+    # The old body-only scheme is not accepted.
+    legacy = "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
+    assert not notifier.verify("k3y", good | {"X-Brandmon-Signature": legacy}, body, now=1000.0)

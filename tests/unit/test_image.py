@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from brandmon_workers import image
 from brandmon_workers.contract.analysis import MODERATION_CATEGORIES, ImageAnalysisSpec
 from brandmon_workers.contract.messages import Media, ModerationLabel, Provenance
+from brandmon_workers.contract.storage import S3Scope
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -451,3 +452,16 @@ def test_nudenet_labels_map_onto_known_categories() -> None:
         "Non-Explicit Nudity of Intimate parts and Kissing",
         "Swimwear or Underwear",
     }
+
+
+def test_media_outside_the_monitors_home_are_unscorable_and_never_sent(rekognition: Any) -> None:
+    client, stubber = rekognition  # no call expected: the Stubber fails on any request
+    scoped = image.ImageScorer(
+        ImageAnalysisSpec(provider="rekognition"),
+        rekognition=client,
+        scope=S3Scope(home="s3://media-bucket/acme/"),
+    )
+    for uri in ("s3://media-bucket/tenant-b/p1/0.jpg", "s3://media-bucket/acme/../b/0.jpg"):
+        with pytest.raises(image.UnscorableImage, match=r"outside|segments"):
+            scoped.score(media(s3_uri=uri), NOW)
+    stubber.assert_no_pending_responses()

@@ -8,7 +8,8 @@ object instead of adding a second copy: nothing is lost (offsets are committed o
 the upload) and nothing is archived twice. S3 unreachable or failing on its side (5xx)
 pauses the worker and retries the batch for as long as the outage lasts, so nothing is
 dead-lettered for it; other S3 errors raise, and the runtime retries the batch with
-backoff, then dead-letters it.
+backoff, then dead-letters it. Every key is checked against the monitor's S3 home before
+the upload (contract.storage), so the archive never lands in another tenant's prefix.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Archiver:
     def __init__(self, settings: WorkerSettings, s3: S3Client) -> None:
         self.settings = settings
         self.s3 = s3
+        self._scope = settings.s3_scope()
 
     def start(self, context: Context) -> None:
         """Nothing to rebuild: the archive's keys carry their own position."""
@@ -72,10 +74,12 @@ class Archiver:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
         for batch in by_partition.values():
             batch.sort(key=lambda r: r.offset)
+            key = archive_key(self.settings.namespace, self.settings.monitor, batch[0])
+            self._scope.check_write_key(self.settings.s3.bucket, key)
             try:
                 self.s3.put_object(
                     Bucket=self.settings.s3.bucket,
-                    Key=archive_key(self.settings.namespace, self.settings.monitor, batch[0]),
+                    Key=key,
                     Body=encode(batch),
                     ContentType="application/x-ndjson",
                     ContentEncoding="gzip",

@@ -55,6 +55,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from brandmon_workers.contract.analysis import ImageAnalysisSpec
 from brandmon_workers.contract.messages import ImageScore, Media, ModerationLabel
+from brandmon_workers.contract.storage import OutsideScopeError, S3Scope, S3UriError
 
 MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
 """Largest S3 object Rekognition analyses (the same limit applies to the local model)."""
@@ -287,16 +288,20 @@ class ImageScorer:
         base_delay_s: float = 0.5,
         max_delay_s: float = 20.0,
         rng: random.Random | None = None,
+        scope: S3Scope | None = None,
     ) -> None:
         """Prepare the provider.
 
         `rekognition` (provider rekognition) and `s3` (provider local, to read images) are
         boto3 clients, created from the environment when not given. `detector` replaces
-        NudeNet's detector (provider local); without it NudeNet must be installed.
+        NudeNet's detector (provider local); without it NudeNet must be installed. With a
+        `scope`, only media under the monitor's own S3 home are analysed: a media message
+        naming another tenant's object is unscorable, never read.
         """
         if spec.provider == "none":
             raise ValueError("image provider is 'none': there is nothing to score images with")
         self._spec = spec
+        self._scope = scope
         self._sleep = sleep
         self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._cache_size = cache_size
@@ -367,6 +372,11 @@ class ImageScorer:
     def _check_limits(self, media: Media) -> None:
         """Refuse what the provider would refuse, before spending budget on it."""
         parse_s3_uri(media.s3_uri)
+        if self._scope is not None:
+            try:
+                self._scope.check_write(media.s3_uri)  # media are the collector's own writes
+            except (OutsideScopeError, S3UriError) as error:
+                raise UnscorableImage(str(error)) from None
         if media.size_bytes > MAX_S3_OBJECT_BYTES:
             raise UnscorableImage(
                 f"image of {media.size_bytes} bytes exceeds the {MAX_S3_OBJECT_BYTES}-byte limit"

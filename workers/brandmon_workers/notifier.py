@@ -1,12 +1,16 @@
 """The notifier: alerts to webhooks, each post once, with a per-account cooldown.
 
-Payloads: `generic` (the alert as JSON with why it was raised, signed with HMAC-SHA256 in
-X-Brandmon-Signature when the webhook has a signing key) or `slack` (a Slack incoming-webhook
-message laid out with Block Kit: severity, the post's opening and link, platform, author
-and followers, time posted, engagement, score and why). A webhook with a minimum severity
-gets only the alerts that reach it (a pager takes only the urgent ones). Every
-request carries X-Brandmon-Delivery (the post id) so a receiver can drop the rare repeat
-that at-least-once delivery allows (a crash between sending and committing). Failures
+Payloads: `generic` (the alert as JSON with why it was raised) or `slack` (a Slack
+incoming-webhook message laid out with Block Kit: severity, the post's opening and link,
+platform, author and followers, time posted, engagement, score and why). A webhook with a
+minimum severity gets only the alerts that reach it (a pager takes only the urgent ones).
+Every request carries X-Brandmon-Delivery, a delivery id derived from the alert's identity
+(namespace, monitor, receiver, post), the same on every retry, so a receiver can drop the
+rare repeat that at-least-once delivery allows (a crash between sending and committing).
+With a signing key, a generic request also carries X-Brandmon-Timestamp and
+X-Brandmon-Signature: `v1=` HMAC-SHA256 over `<timestamp>.<delivery id>.<body>`, so a
+captured request cannot be replayed later or under another delivery id (README: "Verifying
+signed webhooks"); each attempt is signed afresh with its own timestamp. Failures
 are retried with exponential backoff (timeouts, connection errors, 429 and 5xx); when a
 webhook still fails that way after the retries, the notifier pauses and tries the batch
 again, for as long as the receiver is down, so an outage delays alerts but loses none.
@@ -171,9 +175,41 @@ def urgent_enough(alert: Alert, webhook: WebhookTarget) -> bool:
     return SEVERITIES.index(alert.severity) >= SEVERITIES.index(webhook.min_severity)
 
 
-def signature(key: str, body: bytes) -> str:
-    """Return the X-Brandmon-Signature value of a body."""
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+SIGNATURE_VERSION = "v1"
+MAX_SIGNATURE_AGE_S = 300
+"""How old a signed request a receiver should still accept (and how far in the future)."""
+
+
+def delivery_id(namespace: str, monitor: str, webhook: str, post_id: str) -> str:
+    """Return the X-Brandmon-Delivery id of one alert to one receiver (stable across retries)."""
+    identity = "\x00".join((namespace, monitor, webhook, post_id))
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def signature(key: str, timestamp: int, delivery: str, body: bytes) -> str:
+    """Return the X-Brandmon-Signature value: v1=HMAC-SHA256 of `<timestamp>.<delivery>.<body>`."""
+    signed = f"{timestamp}.{delivery}.".encode() + body
+    return f"{SIGNATURE_VERSION}=" + hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def verify(
+    key: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+    *,
+    max_age_s: float = MAX_SIGNATURE_AGE_S,
+) -> bool:
+    """Check a signed request as a receiver should: signature first, then its age."""
+    try:
+        timestamp = int(headers.get("X-Brandmon-Timestamp", ""))
+    except ValueError:
+        return False
+    delivery = headers.get("X-Brandmon-Delivery", "")
+    expected = signature(key, timestamp, delivery, body)
+    if not hmac.compare_digest(expected, headers.get("X-Brandmon-Signature", "")):
+        return False
+    return abs(now - timestamp) <= max_age_s
 
 
 class Notifier:
@@ -271,17 +307,26 @@ class Notifier:
             body = slack_payload(alert, self.settings.brand)
         else:
             body = generic_payload(alert, self.settings.brand, self.settings.monitor)
+        delivery = delivery_id(
+            self.settings.namespace, self.settings.monitor, webhook.name, alert.post_id
+        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "brandmon-notifier/0.1.0",
-            "X-Brandmon-Delivery": alert.post_id,
+            "X-Brandmon-Delivery": delivery,
         }
-        key = self._keys.get(webhook.name)
-        if key and webhook.format == "generic":
-            headers["X-Brandmon-Signature"] = signature(key, body)
+        key = self._keys.get(webhook.name) if webhook.format == "generic" else None
         last = ""
         for attempt in range(self.attempts):
-            answer = self._post(url, body, headers)
+            sent = headers
+            if key:
+                # Signed per attempt: a retry minutes later must not look stale.
+                timestamp = int(self._clock())
+                sent = headers | {
+                    "X-Brandmon-Timestamp": str(timestamp),
+                    "X-Brandmon-Signature": signature(key, timestamp, delivery, body),
+                }
+            answer = self._post(url, body, sent)
             if 200 <= answer.status < 300:  # noqa: PLR2004 - HTTP success
                 log.info(
                     "alert delivered",

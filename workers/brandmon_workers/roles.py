@@ -91,7 +91,9 @@ class ImageAnalyzer:
         self.image = image
         if rekognition is None and settings.analysis.image.provider == "rekognition":
             rekognition = boto3.client("rekognition", region_name=settings.s3.region)
-        self.scorer = image.ImageScorer(settings.analysis.image, rekognition=rekognition)
+        self.scorer = image.ImageScorer(
+            settings.analysis.image, rekognition=rekognition, scope=settings.s3_scope()
+        )
 
     def start(self, context: Context) -> None:
         """Nothing to rebuild: the content-hash cache warms up as images arrive."""

@@ -122,7 +122,7 @@ sed "s|BRANDMON_IMAGE|$IMAGE|g" "$HERE/infra.yaml" | kctl apply -f -
 kctl -n "$INFRA" wait --for=condition=Available deploy/kafka deploy/minio deploy/webhook \
   --timeout="${TIMEOUT}s"
 
-log "uploading the Northwind recording to s3://brandmon-demo/northwind/"
+log "uploading the Northwind recording to s3://brandmon-demo/demo/northwind/"
 kctl -n "$INFRA" create configmap northwind-dataset \
   --from-file="$DATASET/posts.jsonl" --from-file="$DATASET/images/"
 sed "s|BRANDMON_IMAGE|$IMAGE|g" "$HERE/upload-job.yaml" | kctl apply -f -

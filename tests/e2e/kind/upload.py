@@ -2,7 +2,8 @@
 
 The recording arrives as a ConfigMap volume at DATASET_DIR (posts.jsonl and the images,
 flattened, since ConfigMap keys have no folders) and goes where `make demo` puts it:
-s3://<BUCKET>/northwind/posts.jsonl and s3://<BUCKET>/northwind/images/<name>.
+s3://<BUCKET>/demo/northwind/posts.jsonl and s3://<BUCKET>/demo/northwind/images/<name>
+(under the monitor's namespace, demo: a monitor reads only its own namespace's prefix).
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (a Secret, by reference).
 """
 
@@ -24,7 +25,7 @@ def main() -> None:
     # ConfigMap volumes hold the keys as symlinks beside hidden ..data folders.
     files = [p for p in sorted(Path(os.environ["DATASET_DIR"]).iterdir()) if p.is_file()]
     for path in files:
-        folder = "northwind" if path.suffix == ".jsonl" else "northwind/images"
+        folder = "demo/northwind" if path.suffix == ".jsonl" else "demo/northwind/images"
         s3.put_object(Bucket=bucket, Key=f"{folder}/{path.name}", Body=path.read_bytes())
         print(f"uploaded s3://{bucket}/{folder}/{path.name}", flush=True)
     if not any(p.suffix == ".jsonl" for p in files):

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self, cast
 
 from brandmon_devtools.platform.runtime import stop_processes
+from brandmon_workers import notifier
 from brandmon_workers.contract.messages import Alert
+from brandmon_workers.contract.settings import WorkerSettings
 
 __all__ = ["FlakyReceiver", "alert", "stop_processes"]
 
@@ -99,6 +101,12 @@ class FlakyReceiver:
         self.released.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def delivery_id(settings: WorkerSettings, post_id: str) -> str:
+    """Return the X-Brandmon-Delivery id of a post's alert to the settings' only webhook."""
+    (webhook,) = settings.webhooks
+    return notifier.delivery_id(settings.namespace, settings.monitor, webhook.name, post_id)
 
 
 def alert(post_id: str, username: str, score: float = 0.9) -> Alert:

@@ -18,7 +18,7 @@ def test_operator_and_broker_crashes_mid_flow_lose_nothing_and_alert_once(
 ) -> None:
     captions = {f"r-{i:02}": RECALL if i % 3 == 0 else BENIGN for i in range(60)}
     flow.record(*(post_line(post_id, caption) for post_id, caption in captions.items()))
-    flow.apply(monitor_manifest(flow.name, flow.bucket, posts_per_second=4))
+    flow.apply(monitor_manifest(flow.name, flow.bucket, flow.namespace, posts_per_second=4))
     flow.wait_ready()
     flow.wait_rolled_out()
     job = flow.start_collection()

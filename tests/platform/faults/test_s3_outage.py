@@ -59,7 +59,7 @@ def test_archiver_and_collector_catch_up_after_an_s3_outage(
     tmp_path: Path,
 ) -> None:
     ids = list(CAPTIONS)
-    s3.put_object(Bucket=bucket, Key="recordings/acme.jsonl", Body=recording(ids))
+    s3.put_object(Bucket=bucket, Key="brands/recordings/acme.jsonl", Body=recording(ids))
     archiver = worker_process(settings, "archiver", tmp_path / "archiver.log")
     try:
         produce(settings, TopicRole.SCORED_POSTS, [("s-0", scored("s-0"))])
@@ -73,7 +73,8 @@ def test_archiver_and_collector_catch_up_after_an_s3_outage(
             produce(settings, TopicRole.SCORED_POSTS, batch)
             time.sleep(3)
         source = SourceSettings(
-            name="recorded", replay=ReplaySource(s3_uri=f"s3://{bucket}/recordings/acme.jsonl")
+            name="recorded",
+            replay=ReplaySource(s3_uri=f"s3://{bucket}/brands/recordings/acme.jsonl"),
         )
         report = collector.run(settings.model_copy(update={"source": source}),
                                termination_log=tmp_path / "termination-down")  # fmt: skip

@@ -23,7 +23,7 @@ from brandmon_workers.contract.messages import ScoredPost
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from tests.platform.conftest import OperatorProcess, eventually
-from tests.platform.faults.support import FlakyReceiver, alert, stop_processes
+from tests.platform.faults.support import FlakyReceiver, alert, delivery_id, stop_processes
 from tests.platform.test_operator import condition, create_monitor, get_monitor, sample
 from tests.platform.test_pipeline import produce, settings, worker_process
 
@@ -98,7 +98,8 @@ def test_worker_failure_paths_never_log_secret_values(
                    or "InvalidAccessKeyId" in (tmp_path / "archiver.log").read_text(),
                    timeout=90, what="the archiver failing on its key")  # fmt: skip
         receiver.set_mode("ok")
-        eventually(lambda: receiver.delivery_ids == ["p-1"], timeout=60, what="the delivery")
+        expected = [delivery_id(settings, "p-1")]
+        eventually(lambda: receiver.delivery_ids == expected, timeout=60, what="the delivery")
     finally:
         stop_processes(notifier, archiver)
     for log in ("notifier.log", "archiver.log"):

@@ -16,7 +16,7 @@ import pytest
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 from tests.platform.conftest import eventually
-from tests.platform.faults.support import FlakyReceiver, alert, stop_processes
+from tests.platform.faults.support import FlakyReceiver, alert, delivery_id, stop_processes
 from tests.platform.test_pipeline import produce, read_all, settings, worker_process
 
 __all__ = ["settings"]  # the pipeline's worker settings fixture, used here with this webhook
@@ -47,14 +47,16 @@ def test_alerts_raised_during_a_webhook_outage_are_delivered_once_when_it_is_bac
         time.sleep(12)  # the notifier's 10 s timeout fires at least once
         assert time.monotonic() - outage_started > 15
         receiver.set_mode("ok")
-        eventually(lambda: set(receiver.delivery_ids) == set(ALERTS), timeout=90,
+        expected = {delivery_id(settings, post) for post in ALERTS}
+        eventually(lambda: set(receiver.delivery_ids) == expected, timeout=90,
                    what="every alert delivered after the outage")  # fmt: skip
         time.sleep(3)  # a duplicate would arrive now
         assert notifier.poll() is None, "the notifier died"
     finally:
         stop_processes(notifier)
-    assert sorted(receiver.delivery_ids) == sorted(ALERTS)  # each exactly once
-    assert [d["alert"]["post_id"] for d in receiver.deliveries] == receiver.delivery_ids
+    assert sorted(receiver.delivery_ids) == sorted(expected)  # each exactly once
+    posts = [d["alert"]["post_id"] for d in receiver.deliveries]
+    assert [delivery_id(settings, post) for post in posts] == receiver.delivery_ids
     assert read_all(settings, TopicRole.DEAD_LETTERS) == []
     log = (tmp_path / "notifier.log").read_text()
     assert receiver.url not in log  # the URL is a secret

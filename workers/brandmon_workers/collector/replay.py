@@ -4,7 +4,8 @@ A recording says what the Instagram source would have read (format: docs/replay-
 the run emits exactly the messages and S3 objects that reading would have produced. Images
 are references: a path relative to the recording, an s3:// URI, or inline `data:` base64.
 Parsing is pure (`parse_line`, `parse_image_ref`); `FileRecording` and `S3Recording` do the
-reading.
+reading, and read from S3 only what the monitor's `S3Scope` allows: a recording is tenant
+data, so an image reference in it must not reach another tenant's objects.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from brandmon_workers.collector.items import (
     parse_s3_uri,
 )
 from brandmon_workers.contract.messages import Post, Profile
+from brandmon_workers.contract.storage import S3Scope
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -147,8 +149,9 @@ class Recording(Protocol):
         ...
 
 
-def _s3_bytes(s3: S3Client, uri: str) -> bytes:
-    bucket, key = parse_s3_uri(uri)
+def _s3_bytes(s3: S3Client, scope: S3Scope, uri: str) -> bytes:
+    location = scope.check_read(uri)
+    bucket, key = location.bucket, location.key
     # StreamingBody's own context manager yields the raw stream; close the body itself.
     with contextlib.closing(s3.get_object(Bucket=bucket, Key=key)["Body"]) as body:
         return body.read()
@@ -157,9 +160,10 @@ def _s3_bytes(s3: S3Client, uri: str) -> bytes:
 class FileRecording:
     """A recording in a file (a mounted volume); relative images are next to it."""
 
-    def __init__(self, path: Path, s3: S3Client) -> None:
+    def __init__(self, path: Path, s3: S3Client, *, scope: S3Scope) -> None:
         self._path = path
         self._s3 = s3
+        self._scope = scope
 
     def lines(self) -> Iterator[str]:
         """Yield the file's lines."""
@@ -171,17 +175,19 @@ class FileRecording:
         if ref.kind == "inline":
             return decode_inline(ref.value)
         if ref.kind == "s3":
-            return _s3_bytes(self._s3, ref.value)
+            return _s3_bytes(self._s3, self._scope, ref.value)
         return (self._path.parent / ref.value).read_bytes()
 
 
 class S3Recording:
     """A recording in S3; relative images are objects under the same prefix."""
 
-    def __init__(self, uri: str, s3: S3Client) -> None:
+    def __init__(self, uri: str, s3: S3Client, *, scope: S3Scope) -> None:
+        location = scope.check_read(uri)  # before any request: refused means never read
         self._uri = uri
-        self._bucket, self._key = parse_s3_uri(uri)
+        self._bucket, self._key = location.bucket, location.key
         self._s3 = s3
+        self._scope = scope
 
     def lines(self) -> Iterator[str]:
         """Stream the object's lines."""
@@ -195,10 +201,10 @@ class S3Recording:
         if ref.kind == "inline":
             return decode_inline(ref.value)
         if ref.kind == "s3":
-            return _s3_bytes(self._s3, ref.value)
+            return _s3_bytes(self._s3, self._scope, ref.value)
         folder = PurePosixPath(self._key).parent
         key = (folder / ref.value).as_posix().removeprefix("./")
-        return _s3_bytes(self._s3, f"s3://{self._bucket}/{key}")
+        return _s3_bytes(self._s3, self._scope, f"s3://{self._bucket}/{key}")
 
 
 def replay_items(recording: Recording, stamp: Stamp) -> Generator[Item, None, None]:

@@ -53,6 +53,7 @@ from brandmon_workers.collector.replay import FileRecording, S3Recording, replay
 from brandmon_workers.collector.state import SentState, StateStore, state_key
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
 from brandmon_workers.contract.sources import SourceResult
+from brandmon_workers.contract.storage import OutsideScopeError, S3Scope, S3UriError
 from brandmon_workers.contract.topics import TopicRole
 
 if TYPE_CHECKING:
@@ -314,6 +315,7 @@ class ConfigurationError(Exception):
 def source_items(
     source: SourceSettings,
     s3: S3Client,
+    scope: S3Scope,
     stack: contextlib.ExitStack,
     instaloader_factory: Callable[[], instaloader.Instaloader] | None,
 ) -> Generator[Item, None, None]:
@@ -322,9 +324,9 @@ def source_items(
     if source.replay is not None and source.instagram is None:
         replay = source.replay
         if replay.s3_uri and not replay.path:
-            return replay_items(S3Recording(replay.s3_uri, s3), stamp)
+            return replay_items(S3Recording(replay.s3_uri, s3, scope=scope), stamp)
         if replay.path and not replay.s3_uri:
-            return replay_items(FileRecording(Path(replay.path), s3), stamp)
+            return replay_items(FileRecording(Path(replay.path), s3, scope=scope), stamp)
         raise ConfigurationError("a replay source needs exactly one of s3Uri and path")
     if source.instagram is not None and source.replay is None:
         retrier = Retrier(BackoffPolicy(), is_retryable)
@@ -366,20 +368,24 @@ def run(
                 for r in (TopicRole.PROFILES, TopicRole.POSTS, TopicRole.MEDIA)
             ]
             check_topics(producer, topics)
+            scope = settings.s3_scope()
             store = StateStore(
                 s3,
                 settings.s3.bucket,
                 state_key(settings.namespace, settings.monitor, source.name),
+                scope=scope,
             )
             state = store.load()
             items = stack.enter_context(
-                contextlib.closing(source_items(source, s3, stack, instaloader_factory))
+                contextlib.closing(source_items(source, s3, scope, stack, instaloader_factory))
             )
             pacer = Pacer(source.replay.posts_per_second if source.replay else 0.0)
             collector = Collector(
                 settings,
                 KafkaSink(producer),
-                media=MediaStore(s3, settings.s3.bucket, settings.namespace, settings.monitor),
+                media=MediaStore(
+                    s3, settings.s3.bucket, settings.namespace, settings.monitor, scope=scope
+                ),
                 state=state,
                 store=store,
                 tally=tally,
@@ -418,7 +424,14 @@ def run(
 
 def _expected(error: Exception) -> bool:
     # Failures with a clear cause need no traceback in the log.
-    return isinstance(error, ConfigurationError | KafkaUnavailableError | DeliveryStalledError)
+    return isinstance(
+        error,
+        ConfigurationError
+        | KafkaUnavailableError
+        | DeliveryStalledError
+        | OutsideScopeError
+        | S3UriError,
+    )
 
 
 def _record_what_was_delivered(collector: Collector, tally: Tally) -> None:

@@ -6,7 +6,9 @@ after Kafka acknowledged a batch, writes the list back. Only acknowledged posts 
 recorded, so a post whose delivery failed is tried again by the next run. The list keeps
 the newest `MAX_POSTS` ids: a source reads only its newest posts, so older ids never come
 back. Profiles are remembered by a digest of their content, so an unchanged profile is not
-sent again while a changed one (new follower count, new biography) is.
+sent again while a changed one (new follower count, new biography) is. The key lies under
+the monitor's namespace prefix, so same-named monitors of two namespaces never share it,
+and the store refuses a key outside the monitor's S3 home.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from brandmon_workers.contract.storage import S3Scope
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -119,7 +123,8 @@ class SentState:
 class StateStore:
     """Reads and writes one source's state object."""
 
-    def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, key: str, *, scope: S3Scope) -> None:
+        scope.check_write_key(bucket, key)
         self._s3 = s3
         self.bucket = bucket
         self.key = key

@@ -18,6 +18,7 @@ from brandmon_workers.contract.analysis import AnalysisSpec, ScoringSpec
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.messages import Severity
 from brandmon_workers.contract.sources import InstagramSource, ReplaySource
+from brandmon_workers.contract.storage import S3Scope, home_prefix, parse_prefix
 from brandmon_workers.contract.topics import TopicNames
 
 ENV_PREFIX = "BRANDMON_"
@@ -69,6 +70,10 @@ class S3Settings(ApiModel):
     region: str = "us-east-1"
     """Bucket region."""
 
+    read_prefixes: list[str] = Field(default=[])
+    """s3:// prefixes an administrator lets this monitor read besides its home,
+    s3://<bucket>/<namespace>/ (set by the operator from its allow-list, never the spec)."""
+
 
 class WorkerSettings(BaseSettings):
     """Everything a worker knows, parsed from BRANDMON_* environment variables."""
@@ -115,6 +120,13 @@ class WorkerSettings(BaseSettings):
 
     metrics_port: int = Field(default=9102, ge=0, le=65535)
     """Port of the Prometheus metrics (0: none)."""
+
+    def s3_scope(self) -> S3Scope:
+        """Return what this monitor may read and write in S3 (see contract.storage)."""
+        return S3Scope(
+            home=home_prefix(self.s3.bucket, self.namespace),
+            read_only=tuple(parse_prefix(p) for p in self.s3.read_prefixes),
+        )
 
     def to_env(self) -> dict[str, str]:
         """Render the settings as the environment variables `WorkerSettings()` parses."""

@@ -1,0 +1,98 @@
+"""The operator's S3 scope check (tenancy) and the scope it renders for the workers."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from brandmon_operator import api, builders, tenancy
+from brandmon_operator.settings import OperatorSettings
+from brandmon_workers.contract.settings import WorkerSettings
+
+pytestmark = pytest.mark.unit
+
+
+def monitor(*uris: str, namespace: str = "tenant-a", bucket: str | None = None) -> builders.Monitor:
+    spec: dict[str, object] = {
+        "brand": "ACME",
+        "sources": [{"name": f"r{i}", "replay": {"s3Uri": uri}} for i, uri in enumerate(uris)]
+        + [{"name": "ig", "instagram": {"profiles": ["acme"]}}],
+    }
+    if bucket is not None:
+        spec["connections"] = {"s3": {"bucket": bucket}}
+    return builders.Monitor(namespace, "acme", "uid", 1, api.BrandMonitorSpec.model_validate(spec))
+
+
+def test_a_monitor_inside_its_namespace_prefix_is_accepted() -> None:
+    ok = monitor("s3://brandmon/tenant-a/acme/posts.jsonl")
+    assert tenancy.s3_refusal(ok, OperatorSettings()) is None
+
+
+def test_another_tenants_recording_is_refused_naming_the_field() -> None:
+    attack = monitor(
+        "s3://brandmon/tenant-a/ok.jsonl", "s3://brandmon/tenant-b/acme/recordings/private.jsonl"
+    )
+    refusal = tenancy.s3_refusal(attack, OperatorSettings())
+    assert refusal is not None
+    assert (refusal.type, refusal.reason, refusal.ok, refusal.stalled) == (
+        "S3Scoped", "S3UriOutsideNamespace", False, True,
+    )  # fmt: skip
+    assert refusal.message.startswith(
+        "spec.sources[1].replay.s3Uri: s3://brandmon/tenant-b/acme/recordings/private.jsonl "
+        "is outside s3://brandmon/tenant-a/"
+    )
+    assert "sources[0]" not in refusal.message
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://brandmon/tenant-a-evil/x.jsonl",
+        "s3://brandmon/tenant-a",
+        "s3://other/tenant-a/x.jsonl",
+        "s3://brandmon/tenant-a/../tenant-b/x.jsonl",
+        "s3://brandmon/tenant-a/%2e%2e/tenant-b/x.jsonl",
+    ],
+)
+def test_near_misses_are_refused(uri: str) -> None:
+    assert tenancy.s3_violations(monitor(uri), OperatorSettings()) != []
+
+
+def test_the_admin_allow_list_opens_prefixes_per_namespace() -> None:
+    settings = OperatorSettings(
+        s3_allowed_prefixes={
+            "*": ["s3://shared/recordings"],
+            "tenant-a": ["s3://brandmon/tenant-b/public/"],
+        }
+    )
+    assert settings.s3_read_prefixes("tenant-a") == [
+        "s3://brandmon/tenant-b/public/", "s3://shared/recordings/",
+    ]  # fmt: skip
+    assert settings.s3_read_prefixes("tenant-c") == ["s3://shared/recordings/"]
+    allowed = monitor("s3://shared/recordings/x.jsonl", "s3://brandmon/tenant-b/public/x.jsonl")
+    assert tenancy.s3_refusal(allowed, settings) is None
+    other = monitor("s3://brandmon/tenant-b/public/x.jsonl", namespace="tenant-c")
+    assert tenancy.s3_violations(other, settings) != []
+    assert tenancy.s3_violations(monitor("s3://shared/recordings-evil/x"), settings) != []
+
+
+def test_a_malformed_allow_list_entry_stops_the_operator_at_start() -> None:
+    with pytest.raises(ValidationError):
+        OperatorSettings(s3_allowed_prefixes={"*": ["s3://shared/../other/"]})
+
+
+def test_the_home_follows_the_monitors_bucket() -> None:
+    own = monitor("s3://mybucket/tenant-a/x.jsonl", bucket="mybucket")
+    assert tenancy.s3_refusal(own, OperatorSettings()) is None
+    assert tenancy.s3_violations(
+        monitor("s3://brandmon/tenant-a/x", bucket="mybucket"), OperatorSettings()
+    )
+
+
+def test_workers_get_the_same_scope_from_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = OperatorSettings(s3_allowed_prefixes={"tenant-a": ["s3://shared/a"]})
+    for name, value in builders.build_configmap(monitor(), settings)["data"].items():
+        monkeypatch.setenv(name, value)
+    scope = WorkerSettings().s3_scope()  # from the environment
+    assert scope == tenancy.s3_scope(monitor(), settings)
+    assert (scope.home, scope.read_only) == ("s3://brandmon/tenant-a/", ("s3://shared/a/",))
