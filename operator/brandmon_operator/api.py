@@ -163,7 +163,8 @@ class KafkaConnection(ApiModel):
     """Comma-separated host:port list."""
 
     credentials_secret_ref: SecretKeyRef | None = None
-    """Secret key holding librdkafka client properties (SASL etc.) as key=value lines."""
+    """Secret key holding librdkafka client properties (SASL etc.) as key=value lines. The
+    Secret must list every bootstrap server in its brandmon.io/release-to annotation."""
 
 
 class KsqlDbConnection(ApiModel):
@@ -173,7 +174,8 @@ class KsqlDbConnection(ApiModel):
     """Base URL of the ksqlDB REST API."""
 
     credentials_secret_ref: SecretKeyRef | None = None
-    """Secret key holding user:password for HTTP basic authentication."""
+    """Secret key holding user:password for HTTP basic authentication. The Secret must list
+    the server's host:port in its brandmon.io/release-to annotation."""
 
 
 class S3Connection(ApiModel):

@@ -124,10 +124,11 @@ class Cluster:
         )  # fmt: skip
         return self._plain(result)
 
-    def read_secret(self, namespace: str, name: str, key: str) -> str:
-        """Return one key of a Secret, decoded. Callers must never log the value.
+    def read_secret(self, namespace: str, name: str, key: str) -> tuple[str, dict[str, str]]:
+        """Return one key of a Secret, decoded, and the Secret's annotations.
 
-        Raises SecretUnavailable when the Secret or the key is missing or unreadable.
+        Callers must never log the value. Raises SecretUnavailable when the Secret or the
+        key is missing or unreadable.
         """
         try:
             secret = client.CoreV1Api(self.api_client).read_namespaced_secret(name, namespace)
@@ -142,7 +143,8 @@ class Cluster:
         if key not in data:
             msg = f"Secret {namespace}/{name} has no key {key!r}"
             raise SecretUnavailable(msg)
-        return base64.b64decode(data[key]).decode()
+        annotations = dict((secret.metadata and secret.metadata.annotations) or {})
+        return base64.b64decode(data[key]).decode(), annotations
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child; its own dependents (Jobs, ReplicaSets) go in the background."""

@@ -19,7 +19,7 @@ import kopf
 from kubernetes import client, config
 from pydantic import ValidationError
 
-from brandmon_operator import api, builders, reconcile, status, tenancy
+from brandmon_operator import api, builders, credentials, reconcile, status, tenancy
 from brandmon_operator.cluster import Cluster, SecretUnavailable
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -68,7 +68,10 @@ class Connections:
         self.slots = NamespaceSlots(settings.endpoint_slots_per_namespace)
 
     def kafka(self, monitor: builders.Monitor) -> KafkaTopics:
-        """Return the topic client of the monitor's Kafka cluster."""
+        """Return the topic client of the monitor's Kafka cluster.
+
+        Raises SecretUnavailable when its credentials cannot be read or used.
+        """
         override = monitor.spec.connections.kafka
         bootstrap = (
             override.bootstrap_servers if override else self.settings.kafka_bootstrap_servers
@@ -76,11 +79,14 @@ class Connections:
         properties: dict[str, str] = {}
         if override and override.credentials_secret_ref:
             ref = override.credentials_secret_ref
-            text = self.cluster.read_secret(monitor.namespace, ref.name, ref.key)
-            for line in text.splitlines():
-                if "=" in line and not line.lstrip().startswith("#"):
-                    name, value = line.split("=", 1)
-                    properties[name.strip()] = value.strip()
+            text, annotations = self.cluster.read_secret(monitor.namespace, ref.name, ref.key)
+            try:
+                credentials.check_release(
+                    f"{monitor.namespace}/{ref.name}", annotations, bootstrap.split(",")
+                )
+                properties = credentials.kafka_properties(text)
+            except credentials.CredentialsRefused as error:
+                raise SecretUnavailable(str(error)) from None
         key = (bootstrap, _fingerprint(sorted(properties.items())))
         with self._lock:
             if key not in self._kafka:
@@ -90,7 +96,10 @@ class Connections:
             return self._kafka[key]
 
     def ksqldb(self, monitor: builders.Monitor) -> KsqlDbClient | None:
-        """Return the client of the monitor's ksqlDB server, or None when none is configured."""
+        """Return the client of the monitor's ksqlDB server, or None when none is configured.
+
+        Raises SecretUnavailable when its credentials cannot be read or used.
+        """
         override = monitor.spec.connections.ksqldb
         url = override.url if override else self.settings.ksqldb_url
         if url is None:
@@ -98,9 +107,15 @@ class Connections:
         auth: tuple[str, str] | None = None
         if override and override.credentials_secret_ref:
             ref = override.credentials_secret_ref
-            user, _, password = self.cluster.read_secret(
-                monitor.namespace, ref.name, ref.key
-            ).partition(":")
+            text, annotations = self.cluster.read_secret(monitor.namespace, ref.name, ref.key)
+            try:
+                credentials.check_release(
+                    f"{monitor.namespace}/{ref.name}", annotations, [credentials.url_endpoint(url)]
+                )
+                credentials.check_transport(url)
+            except credentials.CredentialsRefused as error:
+                raise SecretUnavailable(str(error)) from None
+            user, _, password = text.partition(":")
             auth = (user, password)
         key = (url, _fingerprint(auth))
         with self._lock:

@@ -7,6 +7,7 @@ own namespace only, to Kubernetes' `edit` role and the chart's BrandMonitor edit
 
 from __future__ import annotations
 
+import http.server
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from brandmon_operator import api, ksql
+from brandmon_operator import api, credentials, ksql
 from tests.conftest import unique
 from tests.ksqldb_double import KsqlDbDouble
 from tests.platform.conftest import OperatorProcess, eventually
@@ -47,7 +48,7 @@ class Tenant:
 
 
 @pytest.fixture
-def tenants(kube: client.ApiClient, helm: Helm) -> Iterator[Callable[[str], Tenant]]:  # noqa: F811
+def tenants(kube: client.ApiClient, helm: Helm) -> Iterator[Callable[..., Tenant]]:  # noqa: F811
     """Make tenants: a fresh namespace each, its user bound to edit + the chart's editor."""
     rendered = helm("template", "rel", str(CHART), "--show-only", "templates/user-roles.yaml")
     editor = next(
@@ -60,11 +61,12 @@ def tenants(kube: client.ApiClient, helm: Helm) -> Iterator[Callable[[str], Tena
     rbac.create_cluster_role({**editor, "metadata": {"name": role_name}})  # type: ignore[arg-type]
     made: list[str] = []
 
-    def make(namespace: str) -> Tenant:
+    def make(namespace: str, *, edit: bool = True) -> Tenant:
+        """A tenant bound to the editor role, and to `edit` (Secrets, ConfigMaps) if asked."""
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
         made.append(namespace)
         user = f"user-{namespace}"
-        for role in ("edit", role_name):
+        for role in ("edit", role_name) if edit else (role_name,):
             rbac.create_namespaced_role_binding(namespace, {  # type: ignore[arg-type]
                 "metadata": {"name": f"{user}-{role}"},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -130,7 +132,7 @@ def recorded(kube: client.ApiClient, namespace: str, name: str) -> set[str]:
 
 
 def test_monitors_whose_readable_prefixes_collided_keep_apart(
-    kube: client.ApiClient, tenants: Callable[[str], Tenant], ksqldb: KsqlDbDouble,
+    kube: client.ApiClient, tenants: Callable[..., Tenant], ksqldb: KsqlDbDouble,
     run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
     base = unique("shop")
@@ -154,7 +156,7 @@ def test_monitors_whose_readable_prefixes_collided_keep_apart(
 
 
 def test_an_object_under_a_monitors_name_that_it_did_not_create_is_left_alone(
-    kube: client.ApiClient, tenants: Callable[[str], Tenant], ksqldb: KsqlDbDouble,
+    kube: client.ApiClient, tenants: Callable[..., Tenant], ksqldb: KsqlDbDouble,
     run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
     tenant = tenants(unique("t"))
@@ -174,7 +176,7 @@ def test_an_object_under_a_monitors_name_that_it_did_not_create_is_left_alone(
 
 
 def test_a_monitor_never_takes_over_an_unrelated_configmap(
-    kube: client.ApiClient, tenants: Callable[[str], Tenant],
+    kube: client.ApiClient, tenants: Callable[..., Tenant],
     run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
     tenant = tenants(unique("t"))
@@ -256,7 +258,7 @@ class BadEndpoint:
 
 
 def test_one_tenants_hanging_endpoints_do_not_stall_another_tenant(
-    kube: client.ApiClient, tenants: Callable[[str], Tenant],
+    kube: client.ApiClient, tenants: Callable[..., Tenant],
     run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
     noisy, quiet = tenants(unique("noisy")), tenants(unique("quiet"))
@@ -284,3 +286,67 @@ def test_one_tenants_hanging_endpoints_do_not_stall_another_tenant(
     finally:
         drip.close()
         flood.close()
+
+
+class Listener:
+    """A tenant's HTTP listener on loopback that records every request's headers."""
+
+    def __init__(self) -> None:
+        self.headers: list[dict[str, str]] = []
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                listener.headers.append(dict(self.headers))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"[]")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_operator_never_sends_a_secret_to_an_endpoint_its_owner_did_not_list(
+    kube: client.ApiClient, tenants: Callable[..., Tenant],
+    run_operator: Callable[..., OperatorProcess],
+) -> None:  # fmt: skip
+    tenant = tenants(unique("t"), edit=False)  # BrandMonitors only: no Secrets
+    # The platform team's ksqlDB credentials, released to their server only.
+    client.CoreV1Api(kube).create_namespaced_secret(tenant.namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name="ksql-admin",
+            annotations={credentials.RELEASE_ANNOTATION: "ksqldb.infra.svc:8088"}),
+        string_data={"credentials": "admin:platform-secret"}))  # fmt: skip
+    with pytest.raises(ApiException) as denied:  # the tenant cannot release it to themselves
+        client.CoreV1Api(tenant.api).patch_namespaced_secret(
+            "ksql-admin", tenant.namespace,
+            {"metadata": {"annotations": {credentials.RELEASE_ANNOTATION: "127.0.0.1:1"}}},
+        )  # fmt: skip
+    assert denied.value.status == 403
+    listener = Listener()
+    try:
+        run_operator(tenant.namespace, resync_seconds=2)
+        body = ksqldb_monitor("acme", listener.url)
+        body["spec"]["connections"]["ksqldb"]["credentialsSecretRef"] = {
+            "name": "ksql-admin", "key": "credentials"}  # fmt: skip
+        tenant.create_monitor(body)
+        eventually(
+            lambda: (
+                reason(kube, tenant.namespace, "acme", "QueriesReady") == "CredentialsUnavailable"
+            ),
+            what="the monitor to stall on credentials not released to its endpoint",
+        )
+        message = message_of(kube, tenant.namespace, "acme", "QueriesReady")
+        assert "not released to 127.0.0.1:" in message
+        assert "platform-secret" not in message
+        assert not [h for h in listener.headers if "Authorization" in h]
+    finally:
+        listener.close()

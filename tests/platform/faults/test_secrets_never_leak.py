@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from brandmon_operator import credentials
 from brandmon_workers.contract.messages import ScoredPost
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
@@ -54,8 +55,11 @@ def test_operator_failure_paths_never_show_secret_values(
          f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=u\nsasl.password={KAFKA_PASSWORD}\n"),
         ("ksql-creds", "credentials", f"user:{KSQL_PASSWORD}"),
     ):  # fmt: skip
+        # Released to the endpoints below, so the operator really uses them.
+        released = {credentials.RELEASE_ANNOTATION: "127.0.0.1:1"}
         core.create_namespaced_secret(namespace, client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name), string_data={key: value}))  # fmt: skip
+            metadata=client.V1ObjectMeta(name=name, annotations=released),
+            string_data={key: value}))  # fmt: skip
     operator = run_operator(namespace, resync_seconds=5)
     body = sample()
     body["spec"]["connections"] = {
