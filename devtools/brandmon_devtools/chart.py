@@ -167,6 +167,22 @@ class EnvVar(ApiModel):
     """A reference (secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef)."""
 
 
+class Outbound(ApiModel):
+    """Limits of every call to a ksqlDB server, so no endpoint can stall the operator."""
+
+    deadline_seconds: float = Field(15.0, gt=0, le=300)
+    """Longest a call may take, connect to last byte."""
+
+    max_response_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest answer read."""
+
+    failures_to_pause: int = Field(3, ge=1)
+    """Failed calls in a row after which calls to that server pause."""
+
+    pause_seconds: float = Field(30.0, gt=0)
+    """How long they pause before one trial call."""
+
+
 class OperatorValues(ApiModel):
     """The operator's own Deployment."""
 
@@ -179,6 +195,13 @@ class OperatorValues(ApiModel):
 
     concurrent_reconciles: int = Field(20, ge=1, le=200)
     """Monitors reconciled at the same time (BRANDMON_OPERATOR_CONCURRENT_RECONCILES)."""
+
+    outbound: Outbound = Outbound()
+    """Limits of the operator's calls to ksqlDB servers (BRANDMON_OPERATOR_OUTBOUND_*)."""
+
+    endpoint_slots_per_namespace: int = Field(2, ge=1)
+    """Reconciles of one namespace that may wait on endpoints its monitors name, at once
+    (BRANDMON_OPERATOR_ENDPOINT_SLOTS_PER_NAMESPACE)."""
 
     liveness_port: int = Field(8080, ge=1, le=65535)
     """Port of kopf's liveness endpoint (/healthz), probed by the kubelet."""
@@ -219,6 +242,10 @@ class Rbac(ApiModel):
     aggregate_to_default_roles: bool = True
     """Add BrandMonitor access to the built-in admin, edit (editor) and view (viewer)
     ClusterRoles."""
+
+    read_connection_secrets: bool = False
+    """Let the operator get the Secrets monitors name in spec.connections.*.credentialsSecretRef
+    (off: least privilege; such monitors stall with CredentialsUnavailable)."""
 
 
 class ServiceAccount(ApiModel):

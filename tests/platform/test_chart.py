@@ -176,7 +176,11 @@ def test_operator_environment_is_exactly_the_operator_settings(
         "kafka": {"bootstrapServers": "k1:9092,k2:9092"},
         "ksqldb": {"url": "http://ksqldb:8088"},
         "s3": {"endpointUrl": "http://s3:9000", "bucket": "media", "region": "eu-west-1",
-               "credentialsSecret": "s3-credentials"},
+               "credentialsSecret": "s3-credentials",
+               "allowedPrefixes": {"*": ["s3://shared/recordings/"]}},
+        "operator": {"outbound": {"deadlineSeconds": 7, "maxResponseBytes": 2048,
+                                  "failuresToPause": 4, "pauseSeconds": 45},
+                     "endpointSlotsPerNamespace": 3},
         "topicPrefix": "acme",
         "resyncSeconds": 12.5,
         "workers": {"resources": {"requests": {"cpu": "100m", "memory": "200Mi"},
@@ -200,6 +204,10 @@ def test_operator_environment_is_exactly_the_operator_settings(
         worker_resources=Resources(cpu_request="100m", memory_request="200Mi",
                                    cpu_limit="2", memory_limit="1Gi"),
         namespaces=["brands", "more-brands"], resync_seconds=12.5,
+        s3_allowed_prefixes={"*": ["s3://shared/recordings/"]},
+        outbound_deadline_seconds=7, outbound_max_response_bytes=2048,
+        outbound_failures_to_pause=4, outbound_pause_seconds=45,
+        endpoint_slots_per_namespace=3,
     )  # fmt: skip
     assert container["command"] == ["brandmon-operator"]
     assert container["image"] == "registry.example/brandmon:1.2.3"
