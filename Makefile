@@ -101,6 +101,25 @@ images: image platform-binaries ## also the Kafka and MinIO images, from the pla
 	$(BIN)/python -m brandmon_devtools.containers kafka
 	$(BIN)/python -m brandmon_devtools.containers minio
 
+.PHONY: kind
+kind: venv ## build the pinned kind CLI (Go module proxy); prints its path
+	$(BIN)/python -m brandmon_devtools.kind kind
+
+.PHONY: kind-node-image
+kind-node-image: venv ## build the kind node image for the platform's Kubernetes (docs/kind.md); prints its tag
+	$(BIN)/python -m brandmon_devtools.kind node-image
+
+.PHONY: kind-up
+kind-up: images ## create the kind cluster `brandmon` with the images loaded; prints its kubeconfig
+	$(BIN)/python -m brandmon_devtools.kind up --load \
+		"$$($(BIN)/python -m brandmon_devtools.containers image --uv $(UV))" \
+		"$$($(BIN)/python -m brandmon_devtools.containers kafka)" \
+		"$$($(BIN)/python -m brandmon_devtools.containers minio)"
+
+.PHONY: kind-down
+kind-down: venv ## delete the kind cluster and put back the host sysctls its kubelet changed
+	$(BIN)/python -m brandmon_devtools.kind down
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

@@ -34,6 +34,7 @@ class Pins:
     kafka_scala: str
     helm: str
     kube_score: str
+    kind: str
 
     @property
     def kubernetes_staging(self) -> str:
@@ -74,11 +75,15 @@ def load_pins(root: Path | None = None) -> Pins:
             kafka_scala=values["KAFKA_SCALA_VERSION"],
             helm=values["HELM_VERSION"],
             kube_score=values["KUBE_SCORE_VERSION"],
+            kind=values["KIND_VERSION"],
         )
     except KeyError as missing:
         msg = f"{path}: missing {missing.args[0]}"
         raise ValueError(msg) from None
 
+
+# Kubernetes commands built from the kube wrapper for the kind node image.
+KIND_NODE_COMMANDS = ("kubeadm", "kube-proxy", "kubelet")
 
 GENERATED_HEADER = (
     "// Generated from platform/versions.env by brandmon-platform gomod; do not edit.\n"
@@ -94,10 +99,14 @@ def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
     """
     staging = pins.kubernetes_staging
     replaces = "".join(f"\t{m} => {m} {staging}\n" for m in sorted(staging_modules))
+    # The kind node's kubelet, kubeadm and kube-proxy: `tool` lines make `go mod tidy` keep
+    # the go.sum entries their packages need, so they build from this same module.
+    tools = "".join(f"\tk8s.io/kubernetes/cmd/{name}\n" for name in KIND_NODE_COMMANDS)
     return (
         GENERATED_HEADER
         + "module brandmon.io/platform/kube\n\n"
         + "go 1.24.0\n\n"
+        + f"tool (\n{tools})\n\n"
         + "require (\n"
         + "\tgithub.com/spf13/cobra v1.9.1\n"
         + f"\tk8s.io/component-base {staging}\n"
