@@ -144,6 +144,6 @@ def test_a_binary_rootfs_holds_the_binary_its_links_and_tmp(tmp_path: Path) -> N
 
 def test_kind_is_pinned_and_the_kube_wrapper_builds_the_node_commands() -> None:
     assert pins.load_pins().kind == "v0.30.0"
-    gomod = (pins.repo_root() / "platform/go/kube/go.mod").read_text()
+    gomod = (pins.repo_root() / "platform/go/kube-node/go.mod").read_text()
     for command in pins.KIND_NODE_COMMANDS:
         assert f"\tk8s.io/kubernetes/cmd/{command}\n" in gomod

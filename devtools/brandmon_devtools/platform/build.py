@@ -236,12 +236,12 @@ class NodeBinaries:
 
 
 def ensure_node_binaries(pins: Pins, logs: Path) -> NodeBinaries:
-    """Build kubelet, kubeadm and kube-proxy from the kube wrapper module, and the pause program.
+    """Build kubelet, kubeadm and kube-proxy, and the pause program.
 
-    The wrapper's go.mod and go.sum already pin everything these commands import, so they
-    are the same Kubernetes build as the multi-call binary (and share its Go build cache).
+    The kube-node wrapper pins what the kube wrapper pins (a unit test keeps them equal), so
+    these are the same Kubernetes build as the multi-call binary and share its Go build cache.
     """
-    module = repo_root() / "platform" / "go" / "kube"
+    module = repo_root() / "platform" / "go" / "kube-node"
     flags = _version_ldflags(pins)
     built = {
         name: _go_build(

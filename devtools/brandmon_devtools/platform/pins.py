@@ -90,6 +90,12 @@ GENERATED_HEADER = (
 )
 
 
+def _staging_replaces(pins: Pins, staging_modules: list[str]) -> str:
+    staging = pins.kubernetes_staging
+    lines = "".join(f"\t{m} => {m} {staging}\n" for m in sorted(staging_modules))
+    return f"replace (\n{lines})\n"
+
+
 def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
     """Render the kube wrapper's go.mod.
 
@@ -98,24 +104,36 @@ def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
     with the version published alongside the release.
     """
     staging = pins.kubernetes_staging
-    replaces = "".join(f"\t{m} => {m} {staging}\n" for m in sorted(staging_modules))
-    # The kind node's kubelet, kubeadm and kube-proxy: `tool` lines make `go mod tidy` keep
-    # the go.sum entries their packages need, so they build from this same module.
-    tools = "".join(f"\tk8s.io/kubernetes/cmd/{name}\n" for name in KIND_NODE_COMMANDS)
     return (
         GENERATED_HEADER
         + "module brandmon.io/platform/kube\n\n"
         + "go 1.24.0\n\n"
-        + f"tool (\n{tools})\n\n"
         + "require (\n"
         + "\tgithub.com/spf13/cobra v1.9.1\n"
         + f"\tk8s.io/component-base {staging}\n"
         + f"\tk8s.io/kubectl {staging}\n"
         + f"\tk8s.io/kubernetes {pins.kubernetes}\n"
         + ")\n\n"
-        + "replace (\n"
-        + replaces
-        + ")\n"
+        + _staging_replaces(pins, staging_modules)
+    )
+
+
+def render_kube_node_gomod(pins: Pins, staging_modules: list[str]) -> str:
+    """Render the kube-node wrapper's go.mod: the kind node's kubelet, kubeadm and kube-proxy.
+
+    The same Kubernetes release and staging replacements as the kube wrapper, so the same
+    build; a module of its own so that the kube binary's inputs (its cache key) stay as they
+    are. Its `tool` lines make `go mod tidy` keep the go.sum entries those commands need,
+    and tidy marks the module they come from indirect, so the rendered line says so too.
+    """
+    tools = "".join(f"\tk8s.io/kubernetes/cmd/{name}\n" for name in KIND_NODE_COMMANDS)
+    return (
+        GENERATED_HEADER
+        + "module brandmon.io/platform/kube-node\n\n"
+        + "go 1.24.0\n\n"
+        + f"tool (\n{tools})\n\n"
+        + f"require (\n\tk8s.io/kubernetes {pins.kubernetes} // indirect\n)\n\n"
+        + _staging_replaces(pins, staging_modules)
     )
 
 
