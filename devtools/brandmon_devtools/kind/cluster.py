@@ -221,6 +221,7 @@ class Cluster:
         if restored:
             _say(f"restored sysctls {restored}")
         self.kubeconfig.unlink(missing_ok=True)
+        (self.directory / "kind-config.yaml").unlink(missing_ok=True)
         if left:
             msg = f"containers of cluster {self.name} left after delete: {left}"
             raise KindError(msg)

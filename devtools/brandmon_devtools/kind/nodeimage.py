@@ -152,7 +152,8 @@ def node_mmdebstrap_argv(
     hook = '[{"path": "/kind/bin/mount-product-files.sh"}]'
     jq = f".hooks.createContainer += {hook} | del(.process.rlimits)"
     hooks = [
-        f"cp -a {files}/. {root}/",
+        # Owned by root whoever owns the checkout; modes as git keeps them.
+        f"cp -R {files}/. {root}/",
         f"install -m 0755 {inputs.kubelet} {root}/usr/bin/kubelet",
         f"install -m 0755 {inputs.kubeadm} {root}/usr/bin/kubeadm",
         # The multi-call binary answers as kubectl under that name (kind runs it in the node).
