@@ -69,9 +69,13 @@ def kubectl(kind_cluster: cluster.Cluster) -> Callable[..., subprocess.Completed
     """Run kubectl (the platform's multi-call binary) against the cluster."""
     kube = build.ensure_kube(pins.load_pins(), runtime.Platform(runtime.default_dir()).logs)
 
-    def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         argv = [str(kube), "kubectl", "--kubeconfig", str(kind_cluster.kubeconfig), *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     return run
 

@@ -25,6 +25,9 @@ from brandmon_devtools.platform import build, pins, runtime
 from brandmon_devtools.platform.pins import repo_root
 from tests.containers.conftest import kafka_image, minio_image  # noqa: F401
 
+# The posts the demo must flag, no more and no fewer.
+from tests.platform.test_demo import SHOULD_ALERT
+
 E2E = repo_root() / "tests" / "e2e" / "kind"
 INFRA = "brandmon-infra"
 SYSTEM = "brandmon-system"
@@ -91,12 +94,7 @@ def infra(
         .replace(PUBLIC_KAFKA, kafka_image)
         .replace(PUBLIC_MINIO, minio_image)
     )
-    applied = E2E.parent.parent.parent / ".pytest-kind-infra.yaml"
-    applied.write_text(manifest)
-    try:
-        _ok(kubectl("apply", "-f", str(applied)))
-    finally:
-        applied.unlink()
+    _ok(kubectl("apply", "-f", "-", input=manifest))
     apps = client.AppsV1Api(config.new_client_from_config(str(kind_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
     for name in ("kafka", "minio", "webhook"):
         _wait(
@@ -105,6 +103,23 @@ def infra(
             f"deployment {name} Available",
             lambda: kubectl("get", "pods,events", "-n", INFRA).stdout,
         )
+    # The Northwind recording into MinIO, where `make demo` puts it (upload.py in a Job).
+    dataset = repo_root() / "examples" / "demo" / "northwind"
+    _ok(
+        kubectl(
+            "create", "configmap", "northwind-dataset", "-n", INFRA,
+            f"--from-file={dataset / 'posts.jsonl'}", f"--from-file={dataset / 'images'}",
+        )
+    )  # fmt: skip
+    job = (E2E / "upload-job.yaml").read_text().replace("BRANDMON_IMAGE", brandmon_image)
+    _ok(kubectl("apply", "-f", "-", input=job))
+    batch = client.BatchV1Api(config.new_client_from_config(str(kind_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
+    _wait(
+        lambda: bool(batch.read_namespaced_job("upload-dataset", INFRA).status.succeeded),  # type: ignore[union-attr]
+        180,
+        "the recording uploaded",
+        lambda: kubectl("logs", "-n", INFRA, "job/upload-dataset").stdout,
+    )
     yield
     for namespace in (DEMO, SYSTEM, INFRA):
         kubectl("delete", "namespace", namespace, "--wait=false")
@@ -142,35 +157,33 @@ def _condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-@pytest.mark.usefixtures("infra")
-def test_the_chart_runs_the_operator_and_the_demo_monitor_gets_ready(
-    kind_cluster: cluster.Cluster, kubectl: Kubectl, brandmon_image: str
-) -> None:
+def _diagnose(kubectl: Kubectl) -> str:
+    said = []
+    for args in (
+        ("get", "pods,jobs,events", "-A"),
+        ("logs", "-n", SYSTEM, "-l", "app.kubernetes.io/component=operator", "--tail=60"),
+        ("get", "brandmonitor", "-n", DEMO, "-o", "yaml"),
+    ):
+        result = kubectl(*args)
+        said.append(result.stdout + result.stderr)
+    return "\n".join(said)
+
+
+@pytest.fixture(scope="module")
+def demo_monitor(
+    infra: None, kind_cluster: cluster.Cluster, kubectl: Kubectl, brandmon_image: str
+) -> str:
+    """The chart installed (helm --wait) and the demo's BrandMonitor Ready; its name."""
     installed = _helm_install(kind_cluster, brandmon_image)
-
-    def diagnose() -> str:
-        said = []
-        for args in (
-            ("get", "pods,events", "-A"),
-            ("logs", "-n", SYSTEM, "-l", "app.kubernetes.io/component=operator", "--tail=60"),
-            ("get", "brandmonitor", "-n", DEMO, "-o", "yaml"),
-        ):
-            result = kubectl(*args)
-            said.append(result.stdout + result.stderr)
-        return "\n".join(said)
-
-    assert installed.returncode == 0, installed.stderr + diagnose()
+    assert installed.returncode == 0, installed.stderr + _diagnose(kubectl)
     _ok(
         kubectl(
             "create", "secret", "generic", "pr-webhook", "-n", DEMO,
             f"--from-literal=url=http://webhook.{INFRA}.svc.cluster.local:8080/pr-team",
         )
     )  # fmt: skip
-    _ok(
-        kubectl(
-            "apply", "-n", DEMO, "-f", str(repo_root() / "examples" / "demo" / "northwind.yaml")
-        )
-    )
+    monitor = repo_root() / "examples" / "demo" / "northwind.yaml"
+    _ok(kubectl("apply", "-n", DEMO, "-f", str(monitor)))
     custom = client.CustomObjectsApi(config.new_client_from_config(str(kind_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
 
     def ready() -> bool:
@@ -180,12 +193,80 @@ def test_the_chart_runs_the_operator_and_the_demo_monitor_gets_ready(
         condition = _condition(body if isinstance(body, dict) else {}, "Ready")
         return condition is not None and condition.get("status") == "True"
 
-    _wait(ready, 300, "BrandMonitor northwind Ready", diagnose)
+    _wait(ready, 300, "BrandMonitor northwind Ready", lambda: _diagnose(kubectl))
+    return "northwind"
+
+
+def test_the_chart_runs_the_operator_and_the_demo_monitor_gets_ready(
+    demo_monitor: str, kubectl: Kubectl
+) -> None:
     # The operator pod ran the whole time: no restart, not OOMKilled.
-    pods = _ok(
+    restarts = _ok(
         kubectl(
             "get", "pods", "-n", SYSTEM, "-l", "app.kubernetes.io/component=operator",
             "-o", "jsonpath={.items[*].status.containerStatuses[*].restartCount}",
         )
     )  # fmt: skip
-    assert pods.split() == ["0"], diagnose()
+    assert restarts.split() == ["0"], _diagnose(kubectl)
+
+
+# End offsets of topics, read with the image's confluent-kafka from inside the cluster.
+TOPIC_SIZES = """
+import sys
+from confluent_kafka import Consumer, TopicPartition
+consumer = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "kind-test-probe"})
+for topic in sys.argv[2:]:
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
+    print(topic, sum(ends))
+consumer.close()
+"""
+
+
+def test_the_demo_recording_alerts_exactly_the_damaging_posts(
+    demo_monitor: str, kubectl: Kubectl
+) -> None:
+    """run.sh's flow on the cluster: one collection, every post scored, each alert delivered once."""
+    apps = [
+        "wait", "deployment", "-n", DEMO, "-l", f"app.kubernetes.io/instance={demo_monitor}",
+        "--for=condition=Available", "--timeout=300s",
+    ]  # fmt: skip
+    _ok(kubectl(*apps, timeout=320))
+    source = f"cronjob/{demo_monitor}-src-recorded"
+    _ok(kubectl("create", "job", "-n", DEMO, f"--from={source}", f"{demo_monitor}-now"))
+    posts = (repo_root() / "examples/demo/northwind/posts.jsonl").read_text().count('"post"')
+    prefix = f"brandmon.{DEMO}.{demo_monitor}"
+    bootstrap = f"kafka.{INFRA}.svc.cluster.local:9092"
+
+    def sizes() -> dict[str, int]:
+        result = kubectl(
+            "exec", "-n", INFRA, "deploy/webhook", "--", "python", "-c", TOPIC_SIZES,
+            bootstrap, f"{prefix}.scored-posts", f"{prefix}.alerts", timeout=60,
+        )  # fmt: skip
+        pairs = (line.split() for line in result.stdout.splitlines() if line.strip())
+        return {topic.rsplit(".", 1)[1]: int(size) for topic, size in pairs}
+
+    def delivered() -> list[str]:
+        log = kubectl("logs", "-n", INFRA, "deploy/webhook").stdout
+        return [line.split()[1] for line in log.splitlines() if line.startswith("delivered ")]
+
+    def done() -> bool:
+        counts = sizes()
+        alerts = counts.get("alerts", 0)
+        scored = counts.get("scored-posts", 0) >= posts
+        return scored and alerts > 0 and len(set(delivered())) >= alerts
+
+    _wait(done, 420, f"{posts} posts scored and every alert delivered", lambda: _diagnose(kubectl))
+    assert sorted(set(delivered())) == SHOULD_ALERT
+    assert len(delivered()) == len(SHOULD_ALERT), delivered()  # one delivery per post
+    # Under the demo load every worker stayed within its limits: no restart, no OOMKill.
+    statuses = _ok(
+        kubectl(
+            "get", "pods", "-n", DEMO, "-l", f"app.kubernetes.io/instance={demo_monitor}",
+            "-o", "jsonpath={range .items[*].status.containerStatuses[*]}"
+            "{.name} {.restartCount} {.lastState.terminated.reason}{'\\n'}{end}",
+        )
+    )  # fmt: skip
+    restarted = [line for line in statuses.splitlines() if line.split()[1:2] != ["0"]]
+    assert statuses.strip(), _diagnose(kubectl)
+    assert restarted == [], statuses
