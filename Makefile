@@ -125,9 +125,11 @@ test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 # The whole suite: lint, then every test. The platform fixtures reuse a running platform
-# or start one for the session and stop it afterwards.
+# or start one for the session and stop it afterwards. kind and its node image are built
+# before pytest starts (once per machine; minutes on a fresh one), so that no test's
+# timeout pays for them.
 .PHONY: test
-test: lint platform-build ## the whole suite, on a fresh machine
+test: lint platform-build kind kind-node-image ## the whole suite, on a fresh machine
 	@code=0; $(BIN)/pytest $(PYTEST_ARGS) || code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest ran no test (exit 5); failing" >&2; fi; \
 	exit $$code

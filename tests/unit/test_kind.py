@@ -15,7 +15,7 @@ import yaml
 
 from brandmon_devtools.containers.images import AptSource
 from brandmon_devtools.kind import cluster, nodeimage
-from brandmon_devtools.platform import pins
+from brandmon_devtools.platform import build, pins
 
 # `kubeadm config images list --kubernetes-version v1.34.4`
 KUBEADM_V1_34_4 = """registry.k8s.io/kube-apiserver:v1.34.4
@@ -124,8 +124,9 @@ def test_the_node_tag_follows_its_inputs_and_not_where_they_are() -> None:
     assert tag == nodeimage.node_image_tag("v1.34.4", SOURCES, INPUTS, refs)
     moved = nodeimage.NodeInputs(*(Path("/elsewhere") / p.name for p in nodeimage._paths(INPUTS)))  # noqa: SLF001
     assert nodeimage.node_image_tag("v1.34.4", SOURCES, moved, refs) == tag
-    rebuilt = nodeimage.NodeInputs(**{**INPUTS.__dict__, "kubelet": Path("/cache/bin/kubelet-v2")})
-    assert nodeimage.node_image_tag("v1.34.4", SOURCES, rebuilt, refs) != tag
+    for name in ("kubelet", "coredns", "etcd", "pause"):
+        rebuilt = nodeimage.NodeInputs(**{**INPUTS.__dict__, name: Path(f"/cache/bin/{name}-v2")})
+        assert nodeimage.node_image_tag("v1.34.4", SOURCES, rebuilt, refs) != tag, name
 
 
 def test_a_binary_rootfs_holds_the_binary_its_links_and_tmp(tmp_path: Path) -> None:
@@ -147,3 +148,9 @@ def test_kind_is_pinned_and_the_kube_wrapper_builds_the_node_commands() -> None:
     gomod = (pins.repo_root() / "platform/go/kube-node/go.mod").read_text()
     for command in pins.KIND_NODE_COMMANDS:
         assert f"\tk8s.io/kubernetes/cmd/{command}\n" in gomod
+
+
+def test_the_coredns_wrapper_pins_the_release_kubeadm_expects() -> None:
+    gomod = (pins.repo_root() / "platform/go/coredns/go.mod").read_text()
+    expected = nodeimage.by_name(nodeimage.parse_image_list(KUBEADM_V1_34_4), "coredns").tag
+    assert build._required_version(gomod, "github.com/coredns/coredns") == expected  # noqa: SLF001

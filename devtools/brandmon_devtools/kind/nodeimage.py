@@ -228,6 +228,8 @@ def node_image_tag(
         *kube_proxy_mmdebstrap_argv(sources, Path(inputs.kube_proxy.name), Path("-")),
         *NODE_CHANGES,
         *(ref.ref for ref in refs),
+        # Every binary, also those only the component images hold (etcd, CoreDNS, pause).
+        *(path.name for path in _paths(inputs)),
     ]
     for path in sorted(p for p in files.rglob("*") if p.is_file()):
         parts += [str(path.relative_to(files)), oct(path.stat().st_mode & 0o111), path.read_bytes()]

@@ -221,8 +221,17 @@ def ensure_kind(pins: Pins, logs: Path) -> Path:
 
 
 def ensure_coredns(version: str, logs: Path) -> Path:
-    """Return CoreDNS at `version` (the tag kubeadm expects), with all its in-tree plugins."""
-    return _go_install("coredns", "github.com/coredns/coredns", version, "-s -w", logs)
+    """Return CoreDNS at `version` (the tag kubeadm expects), from the platform/go/coredns wrapper.
+
+    The wrapper links only the plugins kubeadm's Corefile uses (774 packages instead of
+    1278), and must pin the release kubeadm expects.
+    """
+    module = repo_root() / "platform" / "go" / "coredns"
+    pinned = _required_version((module / "go.mod").read_text(), "github.com/coredns/coredns")
+    if pinned != version:
+        msg = f"platform/go/coredns pins CoreDNS {pinned}, kubeadm expects {version}"
+        raise BuildError(msg)
+    return _go_build("coredns", module, version, "-s -w", logs)
 
 
 @dataclass(frozen=True)
