@@ -7,6 +7,7 @@ of it may be left. Each test gets its own namespace.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 import uuid
@@ -18,11 +19,13 @@ from kubernetes import client, config
 
 from brandmon_devtools.kind import cluster, nodeimage
 from brandmon_devtools.platform import build, pins, runtime
+from brandmon_devtools.platform.pins import repo_root
 
 # The Docker daemon and the brandmon image, as tests/containers builds them.
 from tests.containers.conftest import base_images, brandmon_image, docker_cli  # noqa: F401
 
-CLUSTER_NAME = "brandmon-test"
+# One cluster per checkout: test sessions of two checkouts on one machine never share one.
+CLUSTER_NAME = "brandmon-test-" + hashlib.sha256(str(repo_root()).encode()).hexdigest()[:6]
 
 
 @pytest.fixture(scope="session")

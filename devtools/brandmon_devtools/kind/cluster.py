@@ -16,6 +16,7 @@ deleted, even by a later process when the one that created the cluster died.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -130,8 +131,12 @@ class Cluster:
 
     @property
     def sysctl_record(self) -> Path:
-        """The host's sysctls as they were before the cluster existed."""
-        return self.directory / "sysctls.json"
+        """The host's sysctls as they were before any kind cluster existed.
+
+        One record for every cluster on the host: a second cluster created while another
+        runs would otherwise record the first one's kubelet's values as the host's.
+        """
+        return self.directory.parent / "sysctls.json"
 
     def _kind(self, *args: str, timeout: float = 600) -> str:
         argv = [str(self.kind), *args]
@@ -153,6 +158,15 @@ class Cluster:
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         return listed.stdout.split()
+
+    def other_clusters(self) -> list[str]:
+        """Return the kind clusters on this host other than this one (any creator)."""
+        listed = subprocess.run(
+            [self.docker, "ps", "--all", "--format", '{{.Label "io.x-k8s.kind.cluster"}}',
+             "--filter", "label=io.x-k8s.kind.cluster"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return sorted({name for name in listed.stdout.split() if name != self.name})
 
     def up(self, node_image: str, load: tuple[str, ...] = ()) -> None:
         """Create the cluster unless it exists, wait for its node, load `load` into it."""
@@ -217,11 +231,18 @@ class Cluster:
             )
             _say(f"deleted cluster {self.name} in {time.monotonic() - started:.1f}s")
         left = self.containers()
-        restored = restore_sysctls(self.sysctl_record)
+        others = self.other_clusters()
+        if others:
+            # Their kubelets still rely on the values; the last delete puts them back.
+            _say(f"sysctls left as they are while kind clusters {others} run")
+            restored: dict[str, str] = {}
+        else:
+            restored = restore_sysctls(self.sysctl_record)
         if restored:
             _say(f"restored sysctls {restored}")
-        self.kubeconfig.unlink(missing_ok=True)
-        (self.directory / "kind-config.yaml").unlink(missing_ok=True)
+        # The kubeconfig, the kind config and what tests kept beside them (the sysctl
+        # record is one level up).
+        shutil.rmtree(self.directory, ignore_errors=True)
         if left:
             msg = f"containers of cluster {self.name} left after delete: {left}"
             raise KindError(msg)
