@@ -101,14 +101,35 @@ images: image platform-binaries ## also the Kafka and MinIO images, from the pla
 	$(BIN)/python -m brandmon_devtools.containers kafka
 	$(BIN)/python -m brandmon_devtools.containers minio
 
+.PHONY: kind
+kind: venv ## build the pinned kind CLI (Go module proxy); prints its path
+	$(BIN)/python -m brandmon_devtools.kind kind
+
+.PHONY: kind-node-image
+kind-node-image: venv ## build the kind node image for the platform's Kubernetes (docs/kind.md); prints its tag
+	$(BIN)/python -m brandmon_devtools.kind node-image
+
+.PHONY: kind-up
+kind-up: images ## create the kind cluster `brandmon` with the images loaded; prints its kubeconfig
+	$(BIN)/python -m brandmon_devtools.kind up --load \
+		"$$($(BIN)/python -m brandmon_devtools.containers image --uv $(UV))" \
+		"$$($(BIN)/python -m brandmon_devtools.containers kafka)" \
+		"$$($(BIN)/python -m brandmon_devtools.containers minio)"
+
+.PHONY: kind-down
+kind-down: venv ## delete the kind cluster and put back the host sysctls its kubelet changed
+	$(BIN)/python -m brandmon_devtools.kind down
+
 .PHONY: test-unit
 test-unit: venv ## unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 # The whole suite: lint, then every test. The platform fixtures reuse a running platform
-# or start one for the session and stop it afterwards.
+# or start one for the session and stop it afterwards. kind and its node image are built
+# before pytest starts (once per machine; minutes on a fresh one), so that no test's
+# timeout pays for them.
 .PHONY: test
-test: lint platform-build ## the whole suite, on a fresh machine
+test: lint platform-build kind kind-node-image ## the whole suite, on a fresh machine
 	@code=0; $(BIN)/pytest $(PYTEST_ARGS) || code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest ran no test (exit 5); failing" >&2; fi; \
 	exit $$code

@@ -30,6 +30,7 @@ _FOLDER_MARKERS = {
     "platform": "platform",
     "faults": "fault",
     "containers": "containers",
+    "kind": "kind",
 }
 
 

@@ -34,6 +34,15 @@ def test_kube_wrapper_gomod_matches_versions_env() -> None:
     assert drift == [], "platform/go/kube/go.mod is stale: run `brandmon-platform gomod`"
 
 
+def test_kube_node_wrapper_is_the_same_kubernetes_build() -> None:
+    committed = (ROOT / "platform/go/kube-node/go.mod").read_text()
+    staging = pins.staging_modules_in_wrapper(committed)
+    kube = pins.staging_modules_in_wrapper((ROOT / "platform/go/kube/go.mod").read_text())
+    assert staging == kube
+    drift = pins.gomod_drift(committed, pins.render_kube_node_gomod(pins.load_pins(), staging))
+    assert drift == [], "platform/go/kube-node/go.mod is stale: run `brandmon-platform gomod`"
+
+
 def test_etcd_wrapper_gomod_matches_versions_env() -> None:
     committed = (ROOT / "platform/go/etcd/go.mod").read_text()
     drift = pins.gomod_drift(committed, pins.render_etcd_gomod(pins.load_pins()))

@@ -170,21 +170,7 @@ def ensure_etcd(pins: Pins, logs: Path) -> Path:
 
 def ensure_minio(pins: Pins, logs: Path) -> Path:
     """Return the MinIO server binary, installed from its published module."""
-    out = cache_dir() / "bin" / f"minio-{pins.minio}"
-    if out.exists():
-        return out
-    _require("go", "build MinIO from the Go module proxy")
-    _say(f"building minio {pins.minio} from the Go module proxy (first time only; minutes)")
-    gobin = cache_dir() / "gobin-minio"
-    shutil.rmtree(gobin, ignore_errors=True)
-    env = _go_env() | {"GOBIN": str(gobin), "GOFLAGS": "-trimpath -buildvcs=false"}
-    argv = ["go", "install", "-v", "-ldflags", "-s -w", f"github.com/minio/minio@{pins.minio}"]
-    _run_logged("go install minio", argv, repo_root(), env, logs / "build-minio.log")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    (gobin / "minio").rename(out)
-    _prune(out)
-    shutil.rmtree(gobin, ignore_errors=True)
-    return out
+    return _go_install("minio", "github.com/minio/minio", pins.minio, "-s -w", logs)
 
 
 def ensure_kafka(pins: Pins, logs: Path) -> Path:
@@ -208,6 +194,72 @@ def ensure_kafka(pins: Pins, logs: Path) -> Path:
     _run_logged("mvn kafka jars", argv, pom.parent, dict(os.environ), logs / "build-kafka.log")
     marker.touch()
     return libs
+
+
+def _go_install(name: str, module: str, version: str, ldflags: str, logs: Path) -> Path:
+    """Install `module@version` (a published main package) once and cache the binary."""
+    out = cache_dir() / "bin" / f"{name}-{version}"
+    if out.exists():
+        return out
+    _require("go", f"build {name} from the Go module proxy")
+    _say(f"building {name} {version} from the Go module proxy (first time only; minutes)")
+    gobin = cache_dir() / f"gobin-{name}"
+    shutil.rmtree(gobin, ignore_errors=True)
+    env = _go_env() | {"GOBIN": str(gobin), "GOFLAGS": "-trimpath -buildvcs=false"}
+    argv = ["go", "install", "-v", "-ldflags", ldflags, f"{module}@{version}"]
+    _run_logged(f"go install {name}", argv, repo_root(), env, logs / f"build-{name}.log")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (gobin / module.rsplit("/", 1)[-1]).rename(out)
+    _prune(out)
+    shutil.rmtree(gobin, ignore_errors=True)
+    return out
+
+
+def ensure_kind(pins: Pins, logs: Path) -> Path:
+    """Return the kind CLI, installed from its published module."""
+    return _go_install("kind", "sigs.k8s.io/kind", pins.kind, "-s -w", logs)
+
+
+def ensure_coredns(version: str, logs: Path) -> Path:
+    """Return CoreDNS at `version` (the tag kubeadm expects), from the platform/go/coredns wrapper.
+
+    The wrapper links only the plugins kubeadm's Corefile uses (774 packages instead of
+    1278), and must pin the release kubeadm expects.
+    """
+    module = repo_root() / "platform" / "go" / "coredns"
+    pinned = _required_version((module / "go.mod").read_text(), "github.com/coredns/coredns")
+    if pinned != version:
+        msg = f"platform/go/coredns pins CoreDNS {pinned}, kubeadm expects {version}"
+        raise BuildError(msg)
+    return _go_build("coredns", module, version, "-s -w", logs)
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    """What a kind node runs outside containers (kubelet, kubeadm, kubectl) or as images."""
+
+    kubelet: Path
+    kubeadm: Path
+    kube_proxy: Path
+    pause: Path
+
+
+def ensure_node_binaries(pins: Pins, logs: Path) -> NodeBinaries:
+    """Build kubelet, kubeadm and kube-proxy, and the pause program.
+
+    The kube-node wrapper pins what the kube wrapper pins (a unit test keeps them equal), so
+    these are the same Kubernetes build as the multi-call binary and share its Go build cache.
+    """
+    module = repo_root() / "platform" / "go" / "kube-node"
+    flags = _version_ldflags(pins)
+    built = {
+        name: _go_build(
+            name, module, pins.kubernetes, flags, logs, package=f"k8s.io/kubernetes/cmd/{name}"
+        )
+        for name in ("kubelet", "kubeadm", "kube-proxy")
+    }
+    pause = _go_build("pause", repo_root() / "platform" / "go" / "pause", "v1", "-s -w", logs)
+    return NodeBinaries(built["kubelet"], built["kubeadm"], built["kube-proxy"], pause)
 
 
 def ensure_all(pins: Pins, logs: Path) -> Binaries:

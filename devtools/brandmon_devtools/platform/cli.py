@@ -23,10 +23,11 @@ def _gomod() -> None:
     kubernetes_gomod = Path(json.loads(info.stdout)["GoMod"]).read_text()
     staging = pins.staging_modules_from_gomod(kubernetes_gomod)
     (root / "kube" / "go.mod").write_text(pins.render_kube_gomod(current, staging))
+    (root / "kube-node" / "go.mod").write_text(pins.render_kube_node_gomod(current, staging))
     (root / "etcd" / "go.mod").write_text(pins.render_etcd_gomod(current))
     (root / "helm" / "go.mod").write_text(pins.render_helm_gomod(current))
     (root / "kube-score" / "go.mod").write_text(pins.render_kube_score_gomod(current))
-    for module in ("kube", "etcd", "helm", "kube-score"):
+    for module in ("kube", "kube-node", "etcd", "helm", "kube-score"):
         subprocess.run(["go", "mod", "tidy"], env=env, check=True, cwd=root / module)
         print(f"rendered platform/go/{module}/go.mod")
 

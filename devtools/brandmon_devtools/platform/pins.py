@@ -34,6 +34,7 @@ class Pins:
     kafka_scala: str
     helm: str
     kube_score: str
+    kind: str
 
     @property
     def kubernetes_staging(self) -> str:
@@ -74,15 +75,25 @@ def load_pins(root: Path | None = None) -> Pins:
             kafka_scala=values["KAFKA_SCALA_VERSION"],
             helm=values["HELM_VERSION"],
             kube_score=values["KUBE_SCORE_VERSION"],
+            kind=values["KIND_VERSION"],
         )
     except KeyError as missing:
         msg = f"{path}: missing {missing.args[0]}"
         raise ValueError(msg) from None
 
 
+# Kubernetes commands built from the kube wrapper for the kind node image.
+KIND_NODE_COMMANDS = ("kubeadm", "kube-proxy", "kubelet")
+
 GENERATED_HEADER = (
     "// Generated from platform/versions.env by brandmon-platform gomod; do not edit.\n"
 )
+
+
+def _staging_replaces(pins: Pins, staging_modules: list[str]) -> str:
+    staging = pins.kubernetes_staging
+    lines = "".join(f"\t{m} => {m} {staging}\n" for m in sorted(staging_modules))
+    return f"replace (\n{lines})\n"
 
 
 def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
@@ -93,7 +104,6 @@ def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
     with the version published alongside the release.
     """
     staging = pins.kubernetes_staging
-    replaces = "".join(f"\t{m} => {m} {staging}\n" for m in sorted(staging_modules))
     return (
         GENERATED_HEADER
         + "module brandmon.io/platform/kube\n\n"
@@ -104,9 +114,26 @@ def render_kube_gomod(pins: Pins, staging_modules: list[str]) -> str:
         + f"\tk8s.io/kubectl {staging}\n"
         + f"\tk8s.io/kubernetes {pins.kubernetes}\n"
         + ")\n\n"
-        + "replace (\n"
-        + replaces
-        + ")\n"
+        + _staging_replaces(pins, staging_modules)
+    )
+
+
+def render_kube_node_gomod(pins: Pins, staging_modules: list[str]) -> str:
+    """Render the kube-node wrapper's go.mod: the kind node's kubelet, kubeadm and kube-proxy.
+
+    The same Kubernetes release and staging replacements as the kube wrapper, so the same
+    build; a module of its own so that the kube binary's inputs (its cache key) stay as they
+    are. Its `tool` lines make `go mod tidy` keep the go.sum entries those commands need,
+    and tidy marks the module they come from indirect, so the rendered line says so too.
+    """
+    tools = "".join(f"\tk8s.io/kubernetes/cmd/{name}\n" for name in KIND_NODE_COMMANDS)
+    return (
+        GENERATED_HEADER
+        + "module brandmon.io/platform/kube-node\n\n"
+        + "go 1.24.0\n\n"
+        + f"tool (\n{tools})\n\n"
+        + f"require (\n\tk8s.io/kubernetes {pins.kubernetes} // indirect\n)\n\n"
+        + _staging_replaces(pins, staging_modules)
     )
 
 

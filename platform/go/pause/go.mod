@@ -1,0 +1,3 @@
+module brandmon.io/platform/pause
+
+go 1.24.0
