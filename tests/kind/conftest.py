@@ -1,8 +1,9 @@
-"""Fixtures for tests on a real kind cluster: created once per session, deleted after.
+"""Fixtures for tests on a real kind cluster: created once for tests/kind, deleted after.
 
 The cluster comes from the project's node image (brandmon_devtools.kind), with the brandmon
-image loaded; at the end it is deleted, the host's sysctls are put back and no container
-of it may be left. Each test gets its own namespace.
+image loaded. After the last test of this package (not at the end of the whole session, so
+it holds no memory while the other suites run) it is deleted, the host's sysctls are put
+back and no container of it may be left. Each test gets its own namespace.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.containers.conftest import base_images, brandmon_image, docker_cli  #
 CLUSTER_NAME = "brandmon-test-" + hashlib.sha256(str(repo_root()).encode()).hexdigest()[:6]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kind_cluster(docker_cli: str, brandmon_image: str) -> Iterator[cluster.Cluster]:  # noqa: F811
     """A one-node kind cluster with the brandmon image loaded."""
     logs = runtime.Platform(runtime.default_dir()).logs
@@ -44,14 +45,14 @@ def kind_cluster(docker_cli: str, brandmon_image: str) -> Iterator[cluster.Clust
     handle.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def core_api(kind_cluster: cluster.Cluster) -> client.CoreV1Api:
     """The cluster's core API, reached on 127.0.0.1 with the admin kubeconfig."""
     api = config.new_client_from_config(config_file=str(kind_cluster.kubeconfig))  # type: ignore[no-untyped-call]
     return client.CoreV1Api(api)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rbac_api(kind_cluster: cluster.Cluster) -> client.RbacAuthorizationV1Api:
     """The cluster's RBAC API."""
     api = config.new_client_from_config(config_file=str(kind_cluster.kubeconfig))  # type: ignore[no-untyped-call]
@@ -67,7 +68,7 @@ def namespace(core_api: client.CoreV1Api) -> Iterator[str]:
     core_api.delete_namespace(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kubectl(kind_cluster: cluster.Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run kubectl (the platform's multi-call binary) against the cluster."""
     kube = build.ensure_kube(pins.load_pins(), runtime.Platform(runtime.default_dir()).logs)
