@@ -81,12 +81,12 @@ platform-status: venv ## show each platform component's health
 	$(PLATFORM) status
 
 .PHONY: demo
-demo: platform-binaries ## the operator and a full pipeline locally on the bundled dataset; shows what it flagged
+demo: venv ## the operator and a full pipeline on a local kind cluster on the bundled dataset; shows what it flagged
 	$(BIN)/python -m brandmon_devtools.demo
 
 .PHONY: demo-down
-demo-down: venv ## stop the demo and the platform (every process the demo started)
-	$(PLATFORM) down
+demo-down: venv ## delete the demo's kind cluster and put back the host sysctls its kubelet changed
+	$(BIN)/python -m brandmon_devtools.kind down
 
 .PHONY: docker
 docker: venv ## make a Docker daemon answer (as root on Debian: install docker.io, start dockerd)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,34 @@ from tests.ksqldb_double import KsqlDbDouble
 
 OPERATOR_AGENTS = ("kopf/", "brandmon-operator/")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    deliveries: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self.deliveries.append(body)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Run a local webhook receiver standing in for the PR team's endpoint; yield URL, bodies."""
+    deliveries: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("R", (_Receiver,), {"deliveries": deliveries})
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/pr-team", deliveries
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:
@@ -162,13 +193,12 @@ def flow(
     """
     from kubernetes import client  # noqa: PLC0415 - only flow tests need these
 
-    from brandmon_devtools import demo  # noqa: PLC0415
     from brandmon_workers.contract.topics import TopicNames  # noqa: PLC0415
     from tests.platform import flow as flows  # noqa: PLC0415 - flow.py imports this module
 
     core = client.CoreV1Api(kube)
     with (
-        demo.webhook_receiver() as (url, deliveries),
+        webhook_receiver() as (url, deliveries),
         flows.local_node(platform, kube, tmp_path) as node,
     ):
         secrets = {

@@ -24,7 +24,6 @@ from confluent_kafka import Consumer, TopicPartition
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from brandmon_devtools import demo
 from brandmon_devtools.platform import runtime
 from brandmon_workers.contract.analysis import RISK_CATEGORIES
 from brandmon_workers.contract.topics import TopicNames, TopicRole
@@ -38,8 +37,39 @@ GROUP, VERSION, PLURAL = "brandmon.io", "v1alpha1", "brandmonitors"
 RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
 BENIGN = "Lovely afternoon tea with the Northwind teapot."
 SOURCE = "recorded"
+NODE = "brandmon-local"
 RECORDING = "recordings/posts.jsonl"
 """The flow's recording, under its namespace's prefix (a monitor reads nothing else)."""
+
+
+def run_collection_now(api: client.ApiClient, namespace: str, cronjob_name: str) -> str:
+    """Start a Job from a source's CronJob, as `kubectl create job --from=cronjob/...` does.
+
+    Returns the Job's name.
+    """
+    batch = client.BatchV1Api(api)
+    cronjob = batch.read_namespaced_cron_job(cronjob_name, namespace)
+    assert cronjob.spec is not None
+    assert cronjob.metadata is not None
+    template = cronjob.spec.job_template
+    owner = client.V1OwnerReference(
+        api_version="batch/v1",
+        kind="CronJob",
+        name=str(cronjob.metadata.name),
+        uid=str(cronjob.metadata.uid),
+    )
+    name = f"{cronjob_name}-now-{time.time_ns() % 10**9}"
+    job = client.V1Job(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            labels=template.metadata.labels if template.metadata else None,
+            annotations={"cronjob.kubernetes.io/instantiate": "manual"},
+            owner_references=[owner],
+        ),
+        spec=template.spec,
+    )
+    batch.create_namespaced_job(namespace, job)
+    return name
 
 
 def recording_key(namespace: str) -> str:
@@ -73,7 +103,7 @@ def local_node(
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "brandmon_devtools.node", "--kubeconfig",
-             str(platform.kubeconfig), "--name", demo.NODE, "--state-dir", str(root / "node")],
+             str(platform.kubeconfig), "--name", NODE, "--state-dir", str(root / "node")],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     node = LocalNode(process, log)
@@ -82,7 +112,7 @@ def local_node(
         def ready() -> bool:
             assert process.poll() is None, node.tail()
             with contextlib.suppress(ApiException):
-                status = core.read_node(demo.NODE).status
+                status = core.read_node(NODE).status
                 conditions = (status.conditions if status else None) or []
                 return any(c.type == "Ready" and c.status == "True" for c in conditions)
             return False
@@ -97,7 +127,7 @@ def local_node(
             process.kill()
             process.wait()
         with contextlib.suppress(ApiException):
-            core.delete_node(demo.NODE)
+            core.delete_node(NODE)
 
 
 def post_line(post_id: str, caption: str, username: str = "northwind") -> str:
@@ -287,7 +317,7 @@ class Flow:
 
     def start_collection(self) -> str:
         """Start a collection Job now (as `kubectl create job --from=cronjob/...`)."""
-        return demo.run_collection_now(self.kube, self.namespace, f"{self.name}-src-{SOURCE}")
+        return run_collection_now(self.kube, self.namespace, f"{self.name}-src-{SOURCE}")
 
     def collect_now(self) -> None:
         """Start a collection Job and wait until it succeeded."""

@@ -25,7 +25,6 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from brandmon_devtools import demo
 from brandmon_workers import roles
 from brandmon_workers.collector import run as collector
 from brandmon_workers.contract.analysis import AnalysisSpec, ImageAnalysisSpec, Keyword, ScoringSpec
@@ -40,7 +39,7 @@ from brandmon_workers.contract.sources import ReplaySource
 from brandmon_workers.contract.topics import TopicNames, TopicRole
 from brandmon_workers.runtime import MAX_INPUT_BYTES, Worker
 from tests.images import png
-from tests.platform.conftest import eventually
+from tests.platform.conftest import eventually, webhook_receiver
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -73,7 +72,7 @@ class FakeRekognition:
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A local webhook receiver recording every delivery."""
-    with demo.webhook_receiver() as receiver:
+    with webhook_receiver() as receiver:
         yield receiver
 
 

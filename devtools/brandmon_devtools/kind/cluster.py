@@ -104,6 +104,16 @@ def restore_sysctls(state: Path, root: Path = Path("/proc/sys")) -> dict[str, st
     return changed
 
 
+def qualified(tag: str) -> str:
+    """Return an image reference as containerd names it (`brandmon:x` is docker.io/library/...)."""
+    first, _, rest = tag.partition("/")
+    if not rest:
+        return f"docker.io/library/{tag}"
+    if "." in first or ":" in first or first == "localhost":
+        return tag
+    return f"docker.io/{tag}"
+
+
 def _ready(conditions: list[Any] | None) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
@@ -189,7 +199,7 @@ class Cluster:
         self.wait_ready()
         _say(f"node Ready after {time.monotonic() - started:.0f}s more")
         if load:
-            self.load(*load)
+            self.load_missing(*load)
 
     def write_kubeconfig(self) -> None:
         """(Re)write the kubeconfig of an existing cluster."""
@@ -221,6 +231,31 @@ class Cluster:
         started = time.monotonic()
         self._kind("load", "docker-image", "--name", self.name, *tags)
         _say(f"loaded {', '.join(tags)} in {time.monotonic() - started:.0f}s")
+
+    @property
+    def node(self) -> str:
+        """The node container's name (kind's `<cluster>-control-plane`)."""
+        return f"{self.name}-control-plane"
+
+    def loaded(self) -> set[str]:
+        """Return the image references the node's containerd holds."""
+        listed = subprocess.run(
+            [self.docker, "exec", self.node, "ctr", "-n", "k8s.io", "images", "ls", "-q"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return set(listed.stdout.split())
+
+    def load_missing(self, *tags: str) -> list[str]:
+        """Load the images the node lacks; return those loaded.
+
+        The project's tags name a digest of what each image was built from, so a tag the
+        node holds is the same image: a reused cluster loads only what changed.
+        """
+        have = self.loaded()
+        missing = [tag for tag in tags if qualified(tag) not in have]
+        if missing:
+            self.load(*missing)
+        return missing
 
     def down(self) -> dict[str, str]:
         """Delete the cluster, check no container is left, put the sysctls back."""

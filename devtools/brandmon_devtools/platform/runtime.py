@@ -36,8 +36,6 @@ from brandmon_devtools.platform.build import Binaries, ensure_all
 from brandmon_devtools.platform.pins import Pins, load_pins, repo_root
 
 MARKER = "BRANDMON_PLATFORM_DIR"
-DEMO_PID_FILE = "demo.pid"
-"""Where `make demo` leaves its pid: it is the user's foreground process, not a marked one."""
 REGION = "us-east-1"
 # Order matters: start in this order, stop in reverse.
 COMPONENTS = (
@@ -743,7 +741,6 @@ def up(platform: Platform | None = None, pins: Pins | None = None) -> Platform:
 def down(platform: Platform | None = None, quiet: bool = False) -> None:
     """Stop every process of this platform, including strays the state file missed."""
     platform = platform or Platform(default_dir())
-    _stop_demo(platform)
     state = platform.load_state()
     recorded = [state.pids[n] for n in reversed(COMPONENTS) if state and n in state.pids]
     recorded = [pid for pid in recorded if _proc_marker(pid) == str(platform.root)]
@@ -756,35 +753,6 @@ def down(platform: Platform | None = None, quiet: bool = False) -> None:
     platform.env_file.unlink(missing_ok=True)
     if not quiet:
         _say("platform down")
-
-
-def _stop_demo(platform: Platform) -> None:
-    """Ask a running `make demo` of this platform to end (it reaps its own children)."""
-    pid_file = platform.root / DEMO_PID_FILE
-    try:
-        pid = int(pid_file.read_text())
-    except (OSError, ValueError):
-        return
-    if pid in _ancestors() or not _alive(pid) or not _is_demo(pid):
-        return
-    _say(f"stopping the demo (pid {pid})")
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.2)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _is_demo(pid: int) -> bool:
-    """Whether pid still runs the demo (a stale pid file may name a reused pid)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"brandmon_devtools.demo" in argv
 
 
 def status(platform: Platform | None = None) -> dict[str, bool]:

@@ -1,8 +1,10 @@
-"""Webhook receiver for the kind end-to-end run, standing in for the PR team's endpoint.
+"""Webhook receiver for the demo on kind, standing in for the PR team's endpoint.
 
 It runs in the brandmon image (`python /scripts/receiver.py`, mounted from a ConfigMap),
-answers every POST with 200 and logs one line per delivery, `delivered <post id> <delivery
-id>`, which run.sh reads with `kubectl logs`.
+answers every POST with 200 and logs one line per delivery,
+`delivered <path> <delivery id> <body as one line of JSON>`, which the demo reads with
+`kubectl logs`. Each demo run posts to a path of its own, so a run counts only its own
+deliveries even when the receiver served an earlier one.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ class Receiver(BaseHTTPRequestHandler):
         """Log the delivery and acknowledge it."""
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
-        post_id = body.get("alert", {}).get("post_id", "?")
         delivery = self.headers.get("X-Brandmon-Delivery", "-")
-        print(f"delivered {post_id} {delivery}", flush=True)
+        line = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+        print(f"delivered {self.path} {delivery} {line}", flush=True)
         self.send_response(200)
         self.end_headers()
 
