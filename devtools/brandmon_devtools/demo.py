@@ -46,6 +46,20 @@ def row(delivery: stack_demo.Delivery) -> str:
     )
 
 
+class Table:
+    """The flagged posts as a table whose header comes with its first row."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def show(self, delivery: stack_demo.Delivery) -> None:
+        """Print one flagged post (after the header, the first time)."""
+        if not self.rows:
+            print(f"\n{'post':8} {'account':16} {'severity':8} {'score':>5}  why", flush=True)
+        self.rows += 1
+        print(row(delivery), flush=True)
+
+
 def prepare(name: str) -> stack_demo.Stack:
     """Build or find every tool and image, create or reuse the cluster; return its stack."""
     logs = runtime.Platform(runtime.default_dir()).logs
@@ -82,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         stack = prepare(args.cluster)
-        print(f"\n{'post':8} {'account':16} {'severity':8} {'score':>5}  why", flush=True)
-        result = stack_demo.run(stack, show=lambda d: print(row(d), flush=True))
+        prepared = time.monotonic() - STARTED
+        result = stack_demo.run(stack, show=Table().show)
     except (
         docker.DockerError, images.ImageError, build.BuildError, nodeimage.NodeImageError,
         cluster.KindError, stack_demo.DemoError,
@@ -104,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "posts": result.posts,
         "deliveries": len(result.deliveries),
         "archived": len(result.archived),
-        "first_flagged_post_s": round(result.first_flagged_s or 0, 1),
+        # From the start of `make demo`'s program, as a user waits for it.
+        "first_flagged_post_s": round(prepared + (result.first_flagged_s or 0), 1),
         "seconds": round(time.monotonic() - STARTED, 1),
         "finished_at": datetime.now(UTC).isoformat(),
     }

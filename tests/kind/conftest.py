@@ -19,11 +19,19 @@ import pytest
 from kubernetes import client, config
 
 from brandmon_devtools.kind import cluster, nodeimage
+from brandmon_devtools.kind import demo as stack_demo
 from brandmon_devtools.platform import build, pins, runtime
 from brandmon_devtools.platform.pins import repo_root
 
-# The Docker daemon and the brandmon image, as tests/containers builds them.
-from tests.containers.conftest import base_images, brandmon_image, docker_cli  # noqa: F401
+# The Docker daemon and the images, as tests/containers builds them.
+from tests.containers.conftest import (  # noqa: F401
+    base_images,
+    brandmon_image,
+    docker_cli,
+    kafka_image,
+    minio_image,
+)
+from tests.kind.flow import Flow
 
 # One cluster per checkout: test sessions of two checkouts on one machine never share one.
 CLUSTER_NAME = "brandmon-test-" + hashlib.sha256(str(repo_root()).encode()).hexdigest()[:6]
@@ -43,6 +51,58 @@ def kind_cluster(docker_cli: str, brandmon_image: str) -> Iterator[cluster.Clust
         pytest.fail(str(error))
     yield handle
     handle.down()
+
+
+@pytest.fixture(scope="package")
+def stack(
+    kind_cluster: cluster.Cluster,
+    brandmon_image: str,  # noqa: F811
+    kafka_image: str,  # noqa: F811
+    minio_image: str,  # noqa: F811
+) -> stack_demo.Stack:
+    """The demo's stack (brandmon_devtools.kind.demo) on the test cluster, images loaded."""
+    kind_cluster.load_missing(kafka_image, minio_image)
+    current = pins.load_pins()
+    logs = runtime.Platform(runtime.default_dir()).logs
+    return stack_demo.Stack(
+        kind_cluster.kubeconfig,
+        build.ensure_kube(current, logs),
+        build.ensure_helm(current, logs),
+        stack_demo.Images(brandmon_image, kafka_image, minio_image),
+        lambda message: print(f"[demo] {message}", flush=True),
+    )
+
+
+@pytest.fixture(scope="package")
+def installed(stack: stack_demo.Stack) -> stack_demo.Stack:
+    """The stack with Kafka, MinIO, the receiver and the chart's operator running."""
+    try:
+        stack.install_infra()
+        stack.install_chart(stack_demo.chart_values(stack.images.brandmon))
+    except stack_demo.DemoError as error:
+        pytest.fail(str(error))
+    return stack
+
+
+@pytest.fixture(scope="package")
+def s3(installed: stack_demo.Stack) -> Iterator[Any]:
+    """An S3 client for the cluster's MinIO (a port-forward for the package's tests)."""
+    with installed.s3() as client_:
+        yield client_
+
+
+@pytest.fixture
+def flow(
+    installed: stack_demo.Stack, s3: Any, namespace: str, kind_cluster: cluster.Cluster
+) -> Iterator[Flow]:
+    """A `tests.kind.flow.Flow` for monitor `northwind` in this test's namespace.
+
+    Its monitors are deleted (their finalizers run by the operator) before the namespace.
+    """
+    handle = Flow(installed, s3, namespace, "northwind", kind_cluster.node, kind_cluster.docker)
+    handle.setup_secrets()
+    yield handle
+    handle.delete_all()
 
 
 @pytest.fixture(scope="package")

@@ -19,8 +19,6 @@ import pytest
 
 from brandmon_devtools.kind import cluster
 from brandmon_devtools.kind import demo as stack_demo
-from brandmon_devtools.platform import build, pins, runtime
-from tests.containers.conftest import kafka_image, minio_image  # noqa: F401
 
 # What examples/demo/northwind/README.md says the demo monitor must flag.
 SHOULD_ALERT = ["n-020", "n-021", "n-030", "n-031", "n-032", "n-040"]
@@ -28,30 +26,10 @@ OPERATOR = "app.kubernetes.io/component=operator"
 
 
 @pytest.fixture(scope="module")
-def stack(
-    kind_cluster: cluster.Cluster,
-    brandmon_image: str,
-    kafka_image: str,  # noqa: F811
-    minio_image: str,  # noqa: F811
-) -> stack_demo.Stack:
-    """The demo's stack on the test cluster, with the Kafka and MinIO images loaded."""
-    kind_cluster.load_missing(kafka_image, minio_image)
-    current = pins.load_pins()
-    logs = runtime.Platform(runtime.default_dir()).logs
-    return stack_demo.Stack(
-        kind_cluster.kubeconfig,
-        build.ensure_kube(current, logs),
-        build.ensure_helm(current, logs),
-        stack_demo.Images(brandmon_image, kafka_image, minio_image),
-        lambda message: print(f"[demo] {message}", flush=True),
-    )
-
-
-@pytest.fixture(scope="module")
-def first_run(stack: stack_demo.Stack) -> stack_demo.Result:
+def first_run(installed: stack_demo.Stack) -> stack_demo.Result:
     """The demo's first run on a fresh cluster."""
     try:
-        return stack_demo.run(stack, show=lambda d: print("flagged", d.post_id, flush=True))
+        return stack_demo.run(installed, show=lambda d: print("flagged", d.post_id, flush=True))
     except stack_demo.DemoError as error:
         pytest.fail(str(error))
 

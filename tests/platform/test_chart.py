@@ -1,4 +1,4 @@
-"""The Helm chart: lint, kube-score, server-side dry-run, and a real install on the platform.
+"""The Helm chart: lint, kube-score, server-side dry-run and the CRD's keep policy.
 
 helm and kube-score are built by `brandmon_devtools.platform.build.ensure_tools` (Go module
 proxy, cached). kube-linter cannot be fetched here (the module proxy refuses it), so
@@ -6,11 +6,10 @@ kube-score is the manifest linter; its exceptions are in charts/brandmon/.kube-s
 one comment each.
 
 The BrandMonitor CRD is cluster-scoped and shared by every test of the session (the
-`brandmonitor_crd` fixture installs it). The install test therefore sets
-`crds.install=false`: Helm would refuse to take over the existing CRD, and an uninstall
-that removed it would delete every other test's monitors. The CRD template's keep policy is
-checked on a copy of the chart whose CRD has a group of its own (`<unique>.brandmon.io`),
-so a broken keep policy can only delete that copy.
+`brandmonitor_crd` fixture installs it), so the CRD template's keep policy is checked on a
+copy of the chart whose CRD has a group of its own (`<unique>.brandmon.io`): a broken keep
+policy can only delete that copy. Installing the chart for real, its operator running as a
+pod under the chart's RBAC, upgraded and uninstalled, is tests/kind/test_chart.py's.
 """
 
 from __future__ import annotations
@@ -34,16 +33,11 @@ from brandmon_devtools.platform import build, pins, runtime
 from brandmon_operator import api
 from brandmon_operator.settings import OperatorSettings, Resources
 from tests.conftest import unique
-from tests.platform import test_node
-from tests.platform.conftest import audit_events, eventually, free_port
-from tests.platform.test_node import NodeAgent
+from tests.platform.conftest import eventually
 
 ROOT = pins.repo_root()
 CHART = ROOT / "charts" / "brandmon"
 Manifest = dict[str, Any]
-
-# The node agent of tests/platform/test_node.py, one for this module.
-node = test_node.node
 
 
 @dataclass(frozen=True)
@@ -279,35 +273,6 @@ def test_rendered_manifests_pass_server_side_dry_run(
     assert len(applied) == len([d for d in yaml.safe_load_all(manifests) if d])
 
 
-def _monitor(kube: client.ApiClient, namespace: str, name: str) -> Manifest | None:
-    objects = client.CustomObjectsApi(kube)
-    try:
-        found: Any = objects.get_namespaced_custom_object(
-            api.GROUP, api.VERSION, namespace, api.PLURAL, name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return dict(found)
-
-
-def _ready(kube: client.ApiClient, namespace: str, name: str) -> bool:
-    body = _monitor(kube, namespace, name) or {}
-    status = body.get("status") or {}
-    return status.get("observedGeneration") == body["metadata"]["generation"] and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
-    )
-
-
-def _operator_pod(kube: client.ApiClient, namespace: str) -> client.V1Pod | None:
-    pods = client.CoreV1Api(kube).list_namespaced_pod(
-        namespace, label_selector="app.kubernetes.io/component=operator"
-    )
-    running = [p for p in pods.items if p.metadata and not p.metadata.deletion_timestamp]
-    return running[0] if len(running) == 1 else None
-
-
 def _exists(read: Callable[[], object]) -> bool:
     try:
         read()
@@ -316,133 +281,6 @@ def _exists(read: Callable[[], object]) -> bool:
             return False
         raise
     return True
-
-
-def _assert_uninstalled_but_kept(
-    kube: client.ApiClient, release_namespace: str, namespace: str, crd: str
-) -> None:
-    """Uninstall removed the operator and every RBAC object, and left the CRD and monitor."""
-    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
-    rbac = client.RbacAuthorizationV1Api(kube)
-    gone = {
-        "Deployment": lambda: apps.read_namespaced_deployment("rel-brandmon", release_namespace),
-        "ServiceAccount": lambda: core.read_namespaced_service_account(
-            "rel-brandmon", release_namespace
-        ),
-        "Role": lambda: rbac.read_namespaced_role("rel-brandmon-operator", namespace),
-        "RoleBinding": lambda: rbac.read_namespaced_role_binding(
-            "rel-brandmon-operator", namespace
-        ),
-        "ClusterRole": lambda: rbac.read_cluster_role("rel-brandmon-operator"),
-        "ClusterRoleBinding": lambda: rbac.read_cluster_role_binding("rel-brandmon-operator"),
-        "editor": lambda: rbac.read_cluster_role("rel-brandmon-editor"),
-        "viewer": lambda: rbac.read_cluster_role("rel-brandmon-viewer"),
-    }
-    assert [kind for kind, read in gone.items() if _exists(read)] == []
-    assert _exists(lambda: client.ApiextensionsV1Api(kube).read_custom_resource_definition(
-        crd))  # fmt: skip
-    assert _monitor(kube, namespace, "northwind") is not None
-
-
-def test_helm_install_runs_the_operator_which_reconciles_a_monitor_then_upgrade_and_uninstall(
-    helm: Helm,
-    platform: runtime.Platform,
-    platform_env: dict[str, str],
-    kube: client.ApiClient,
-    brandmonitor_crd: str,
-    node: NodeAgent,
-    namespace: str,
-    bucket: str,
-    topic_prefix: str,
-    tmp_path: Path,
-) -> None:
-    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
-    placement = node.placement()
-    values = {
-        # The CRD is the session's (see the module docstring).
-        "crds": {"install": False},
-        "watchNamespaces": [namespace],
-        "kafka": {"bootstrapServers": platform_env["KAFKA_BOOTSTRAP_SERVERS"]},
-        "s3": {"endpointUrl": platform_env["S3_ENDPOINT_URL"], "bucket": bucket},
-        "topicPrefix": topic_prefix.rstrip("."),
-        "resyncSeconds": 5,
-        # Pods share the host network on the local node: a free port, not 8080.
-        "operator": {"livenessPort": free_port()},
-        "nodeSelector": placement["nodeSelector"],
-        "tolerations": placement["tolerations"],
-    }
-    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
-    # The release's own namespace (the operator runs there, the monitor elsewhere).
-    release_namespace = unique("rel")
-    release = ["rel", str(CHART), "-n", release_namespace]
-    helm_env = helm.env | {"KUBECONFIG": str(platform.kubeconfig)}
-    run = Helm(helm.helm, helm.kube_score, helm_env)
-    audit_offset = platform.audit_log.stat().st_size
-    try:
-        run("install", *release, "--create-namespace", "-f", str(tmp_path / "values.yaml"),
-            "--wait", "--timeout", "120s")  # fmt: skip
-        pod = _operator_pod(kube, release_namespace)
-        assert pod is not None
-        assert pod.spec is not None
-        assert pod.spec.node_name == node.name
-        meta = pod.metadata
-        assert meta is not None
-        log = (
-            node.state_dir / "pods" / f"{release_namespace}_{meta.name}_{meta.uid}" / "operator.log"
-        )
-
-        sample = yaml.safe_load((ROOT / "crds" / "samples" / "replay-builtin.yaml").read_text())
-        sample["spec"]["sources"][0]["replay"] = {
-            "s3Uri": f"s3://{bucket}/{namespace}/northwind.jsonl"
-        }
-        client.CustomObjectsApi(kube).create_namespaced_custom_object(
-            api.GROUP, api.VERSION, namespace, api.PLURAL, sample
-        )
-        name = sample["metadata"]["name"]
-        try:
-            eventually(lambda: _ready(kube, namespace, name), timeout=90, what="Ready")
-        except pytest.fail.Exception:
-            pytest.fail(f"monitor not Ready; operator log:\n{log.read_text()[-3000:]}")
-
-        # The chart's RBAC is all the operator needs: nothing it asked for was refused.
-        assert "Forbidden" not in log.read_text(), log.read_text()[-3000:]
-
-        # Every request the operator made about the namespace was its ServiceAccount's.
-        account = f"system:serviceaccount:{release_namespace}:rel-brandmon"
-        users = {e["user"]["username"] for e in audit_events(platform, audit_offset, namespace)}
-        assert users == {account}
-
-        # An upgrade rolls the operator (Recreate) and the new one resizes the workers.
-        first_uid = pod.metadata.uid if pod.metadata else None
-        run("upgrade", *release, "--reuse-values", "--set",
-            "workers.resources.limits.memory=600Mi", "--wait", "--timeout", "120s")  # fmt: skip
-        rolled = eventually(
-            lambda: (p := _operator_pod(kube, release_namespace)) is not None
-            and p.metadata is not None and p.metadata.uid != first_uid and p,
-            what="a new operator pod",
-        )  # fmt: skip
-        assert rolled.status.phase == "Running"
-
-        def resized() -> bool:
-            deployment: Any = apps.read_namespaced_deployment(f"{name}-text-analyzer", namespace)
-            (container,) = deployment.spec.template.spec.containers
-            return bool(container.resources.limits["memory"] == "600Mi")
-
-        eventually(resized, timeout=60, what="workers resized by the upgraded operator")
-        assert _ready(kube, namespace, name)
-
-        run("uninstall", "rel", "-n", release_namespace, "--wait", "--timeout", "120s")
-        _assert_uninstalled_but_kept(kube, release_namespace, namespace, brandmonitor_crd)
-    finally:
-        run("uninstall", "rel", "-n", release_namespace, "--ignore-not-found", check=False)
-        # The operator is gone, so nobody would run the monitor's finalizer.
-        with contextlib.suppress(ApiException):
-            client.CustomObjectsApi(kube).patch_namespaced_custom_object(
-                api.GROUP, api.VERSION, namespace, api.PLURAL, "northwind",
-                {"metadata": {"finalizers": None}},
-            )  # fmt: skip
-        with contextlib.suppress(ApiException):
-            core.delete_namespace(release_namespace)
 
 
 def _crd_chart_copy(tmp_path: Path, group: str) -> Path:

@@ -5,18 +5,18 @@ One code path for both (tests/kind/test_demo.py calls `run` on its own cluster):
 1. Kafka, MinIO and a webhook receiver standing in for the PR team's endpoint run in
    namespace `brandmon-infra` (platform/kind/demo/infra.yaml with the images the project
    builds), MinIO's root credentials random, in a Secret only;
-2. the Northwind recording is uploaded to MinIO through a port-forward on 127.0.0.1;
-3. the chart installs the operator from the brandmon image into `brandmon-system`
-   (`helm upgrade --install --wait`), watching namespace `demo`, configured in-cluster;
-4. an earlier run's monitor is deleted (its finalizer deletes its topics) and what it
-   kept in S3 too (collector state, media, archive); the demo's BrandMonitor is applied
-   with a webhook path of this run's own, and becomes Ready; the first collection starts
-   at once from the source's CronJob;
+2. the chart installs the operator from the brandmon image into `brandmon-system`
+   (`helm upgrade --install --wait`), watching every namespace, configured in-cluster;
+3. through a port-forward to MinIO on 127.0.0.1: an earlier run's monitor is deleted (its
+   finalizer deletes its topics) and what it kept in S3 too (collector state, media,
+   archive); the Northwind recording is uploaded;
+4. the demo's BrandMonitor is applied with a webhook path of this run's own and becomes
+   Ready; the first collection starts at once from the source's CronJob;
 5. every delivery the receiver logs is shown as it arrives; the run is done when every
    post is scored, every alert delivered and every post archived.
 
 Every step reuses what is already running, so a second `make demo` on the same cluster
-starts at step 4 in effect (steps 1-3 find everything in place). Credentials travel through
+starts at step 3 in effect (steps 1 and 2 find everything in place). Credentials travel through
 the Kubernetes API, never through a command line or a log.
 """
 
@@ -110,11 +110,14 @@ def render_infra(images: Images) -> str:
 
 
 def chart_values(image: str, *, resync_seconds: int = 10) -> dict[str, Any]:
-    """Return the chart values the demo installs with: in-cluster Kafka and MinIO, one namespace."""
+    """Return the chart values the demo installs with: in-cluster Kafka and MinIO.
+
+    The operator watches every namespace (the chart's default), so monitors applied in any
+    namespace of the demo's cluster run too.
+    """
     repository, tag = image.rsplit(":", 1)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "watchNamespaces": [NAMESPACE],
         "kafka": {"bootstrapServers": KAFKA},
         "s3": {
             "endpointUrl": S3_IN_CLUSTER,
@@ -372,11 +375,11 @@ class Stack:
             raise
         return dict(body)
 
-    def topics(self, command: str) -> str:
-        """Run the topics script in the receiver's pod (`sizes` or `delete`)."""
+    def topics(self, command: str, prefix: str = f"brandmon.{NAMESPACE}.{MONITOR}.") -> str:
+        """Run the topics script in the receiver's pod (`sizes` or `delete` under `prefix`)."""
         return self.kubectl(
             "exec", "-n", INFRA, "deploy/webhook", "--", "python", "-c", _TOPICS_SCRIPT,
-            command, KAFKA, f"brandmon.{NAMESPACE}.{MONITOR}.", timeout=90,
+            command, KAFKA, prefix, timeout=90,
         )  # fmt: skip
 
     def forget_previous_run(self, s3: Any) -> None:

@@ -1,10 +1,13 @@
-"""End-to-end flows: the operator's own CronJobs and Deployments running on a local node.
+"""End-to-end flows on kind: the operator's own CronJobs and Deployments as real containers.
 
 A `Flow` drives one BrandMonitor with a replay source through the whole system the way a
-user would: a recording in S3, the monitor applied to the API server, the operator
-reconciling it, the node agent running its pods as local processes, alerts arriving at a
-local webhook receiver. It reads the results back from Kafka and S3 so tests can check
-that nothing was lost or delivered twice.
+user would: a recording in S3, the monitor applied to the API server, the chart's operator
+(from the brandmon image, watching every namespace) reconciling it, the kubelet running its
+pods, alerts arriving at the in-cluster webhook receiver. It reads the results back from
+Kafka (with the image's confluent-kafka, inside the receiver's pod), S3 (through a
+port-forward) and the receiver's log, so tests can check that nothing was lost or delivered
+twice. The infrastructure is the demo's (brandmon_devtools.kind.demo), shared by the
+package; each flow has a namespace, webhook path and S3 prefix of its own.
 """
 
 from __future__ import annotations
@@ -13,121 +16,54 @@ import contextlib
 import gzip
 import json
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from brandmon_devtools.platform import runtime
+from brandmon_devtools.kind import demo as stack_demo
 from brandmon_workers.contract.analysis import RISK_CATEGORIES
 from brandmon_workers.contract.topics import TopicNames, TopicRole
-from tests.platform.conftest import OperatorProcess, eventually
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from tests.platform.conftest import eventually
 
 GROUP, VERSION, PLURAL = "brandmon.io", "v1alpha1", "brandmonitors"
 # Captions whose alerting follows from the keywords alone (sentiment and toxicity are off).
 RECALL = "Is there a recall on the Northwind kettle? Mine sparks."
 BENIGN = "Lovely afternoon tea with the Northwind teapot."
 SOURCE = "recorded"
-NODE = "brandmon-local"
 RECORDING = "recordings/posts.jsonl"
-"""The flow's recording, under its namespace's prefix (a monitor reads nothing else)."""
+OPERATOR = "app.kubernetes.io/component=operator"
 
-
-def run_collection_now(api: client.ApiClient, namespace: str, cronjob_name: str) -> str:
-    """Start a Job from a source's CronJob, as `kubectl create job --from=cronjob/...` does.
-
-    Returns the Job's name.
-    """
-    batch = client.BatchV1Api(api)
-    cronjob = batch.read_namespaced_cron_job(cronjob_name, namespace)
-    assert cronjob.spec is not None
-    assert cronjob.metadata is not None
-    template = cronjob.spec.job_template
-    owner = client.V1OwnerReference(
-        api_version="batch/v1",
-        kind="CronJob",
-        name=str(cronjob.metadata.name),
-        uid=str(cronjob.metadata.uid),
-    )
-    name = f"{cronjob_name}-now-{time.time_ns() % 10**9}"
-    job = client.V1Job(
-        metadata=client.V1ObjectMeta(
-            name=name,
-            labels=template.metadata.labels if template.metadata else None,
-            annotations={"cronjob.kubernetes.io/instantiate": "manual"},
-            owner_references=[owner],
-        ),
-        spec=template.spec,
-    )
-    batch.create_namespaced_job(namespace, job)
-    return name
+# Run in the receiver's pod: every message of one topic from the beginning, one post id a
+# line (the topic's end offsets are read first, so the read is complete, not a guess).
+_READ_SCRIPT = """
+import json, sys
+from confluent_kafka import Consumer, TopicPartition
+bootstrap, topic = sys.argv[1:3]
+consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flow-reader",
+                     "enable.auto.commit": False})
+parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
+consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
+wanted = sum(high - low for low, high in ends.values())
+seen = 0
+while seen < wanted:
+    message = consumer.poll(10)
+    if message is None:
+        sys.exit("timed out reading " + topic)
+    if message.error() is None:
+        seen += 1
+        if message.value():
+            print(json.loads(message.value())["post_id"])
+consumer.close()
+"""
 
 
 def recording_key(namespace: str) -> str:
-    """Return the recording's key for monitors in `namespace`."""
+    """Return the recording's key for monitors in `namespace` (a monitor reads nothing else)."""
     return f"{namespace}/{RECORDING}"
-
-
-@dataclass
-class LocalNode:
-    """A node agent without taints: the operator's pods land on it and run."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self) -> str:
-        """The agent log's last lines, for failure messages."""
-        return "".join(self.log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-
-
-@contextlib.contextmanager
-def local_node(
-    platform: runtime.Platform, kube: client.ApiClient, root: Path
-) -> Iterator[LocalNode]:
-    """Run the node agent for one test; its Node is deleted afterwards.
-
-    The Node takes the demo's name, so a demo run afterwards re-registers it. Deleting it
-    at the end keeps later tests' pods from being scheduled onto a node nobody runs.
-    """
-    log = root / "node-agent.log"
-    core = client.CoreV1Api(kube)
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "brandmon_devtools.node", "--kubeconfig",
-             str(platform.kubeconfig), "--name", NODE, "--state-dir", str(root / "node")],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    node = LocalNode(process, log)
-    try:
-
-        def ready() -> bool:
-            assert process.poll() is None, node.tail()
-            with contextlib.suppress(ApiException):
-                status = core.read_node(NODE).status
-                conditions = (status.conditions if status else None) or []
-                return any(c.type == "Ready" and c.status == "True" for c in conditions)
-            return False
-
-        eventually(ready, timeout=60, what="the local node to be Ready")
-        yield node
-    finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with contextlib.suppress(ApiException):
-            core.delete_node(NODE)
 
 
 def post_line(post_id: str, caption: str, username: str = "northwind") -> str:
@@ -143,20 +79,18 @@ def post_line(post_id: str, caption: str, username: str = "northwind") -> str:
     return json.dumps({"post": post})
 
 
-def monitor_manifest(
-    name: str, bucket: str, namespace: str, posts_per_second: int = 0, **spec: Any
-) -> dict[str, Any]:
+def monitor_manifest(name: str, posts_per_second: int = 0, **spec: Any) -> dict[str, Any]:
     """A text-only monitor on the flow's recording; `spec` overrides top-level fields.
 
-    `posts_per_second` throttles the replay, so that posts are still in flight while a
-    test changes or breaks something.
+    The recording's URI is relative to the namespace the monitor is created in (see
+    `Flow.apply`). `posts_per_second` throttles the replay, so that posts are still in
+    flight while a test changes or breaks something.
     """
     body: dict[str, Any] = {
         "brand": "Northwind Traders",
         "sources": [
             {"name": SOURCE, "schedule": "0 0 1 1 *",  # collections are started by the test
-             "replay": {"s3Uri": f"s3://{bucket}/{recording_key(namespace)}",
-                        "postsPerSecond": posts_per_second}},
+             "replay": {"s3Uri": "", "postsPerSecond": posts_per_second}},
         ],
         "analysis": {
             "keywords": [{"term": "recall", "weight": 0.8}],
@@ -187,22 +121,53 @@ def monitor_manifest(
 class Flow:
     """One monitor's flow, from its recording in S3 to its alerts and archive."""
 
-    kube: client.ApiClient
-    s3: S3Client
+    stack: stack_demo.Stack
+    s3: Any
     namespace: str
     name: str
-    bucket: str
-    bootstrap: str
-    topics: TopicNames
-    deliveries: list[dict[str, Any]]
-    operator: OperatorProcess
-    node: LocalNode
-    lines: list[str] = field(default_factory=list)
+    node: str
+    docker: str
+    topic_prefix: str = "brandmon"
+
+    def __post_init__(self) -> None:
+        self.lines: list[str] = []
+        self.topics = TopicNames(
+            prefix=self.topic_prefix, namespace=self.namespace, monitor=self.name
+        )
+
+    @property
+    def kube(self) -> client.ApiClient:
+        """The cluster's API client."""
+        api: client.ApiClient = self.stack.api
+        return api
 
     @property
     def objects(self) -> client.CustomObjectsApi:
         """The custom objects API."""
-        return client.CustomObjectsApi(self.kube)
+        return self.stack.objects
+
+    @property
+    def bucket(self) -> str:
+        """The bucket the chart's operator gives monitors."""
+        return stack_demo.BUCKET
+
+    @property
+    def webhook_path(self) -> str:
+        """This flow's path on the receiver: its deliveries are told apart by it."""
+        return f"/pr-team/{self.namespace}"
+
+    def setup_secrets(self) -> None:
+        """The Secrets the monitor refers to: S3 credentials and this flow's webhook URL."""
+        credentials = self.stack.s3_credentials()
+        core = client.CoreV1Api(self.kube)
+        for name, data in (
+            ("s3-credentials", credentials),
+            ("pr-webhook", {"url": stack_demo.WEBHOOK + self.webhook_path}),
+        ):
+            core.create_namespaced_secret(
+                self.namespace,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+            )
 
     def record(self, *lines: str) -> None:
         """Append posts to the recording; the next collection sends only the new ones."""
@@ -213,11 +178,19 @@ class Flow:
             Body="\n".join(self.lines).encode() + b"\n",
         )
 
+    def _placed(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        for source in manifest["spec"]["sources"]:
+            if "replay" in source and not source["replay"]["s3Uri"]:
+                source["replay"]["s3Uri"] = f"s3://{self.bucket}/{recording_key(self.namespace)}"
+        return manifest
+
     def apply(self, manifest: dict[str, Any]) -> None:
         """Create the monitor, or replace its spec."""
+        manifest = self._placed(manifest)
+        name = manifest["metadata"]["name"]
         try:
             current: Any = self.objects.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.name
+                GROUP, VERSION, self.namespace, PLURAL, name
             )
         except ApiException as error:
             if error.status != 404:
@@ -228,7 +201,7 @@ class Flow:
             return
         current["spec"] = manifest["spec"]
         self.objects.replace_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, self.name, current
+            GROUP, VERSION, self.namespace, PLURAL, name, current
         )
 
     def patch_spec(self, spec: dict[str, Any]) -> None:
@@ -251,7 +224,7 @@ class Flow:
         )
         return [m["metadata"]["name"] for m in listed["items"]]
 
-    def delete_all(self, timeout: float = 60) -> None:
+    def delete_all(self, timeout: float = 90) -> None:
         """Delete every monitor of the namespace and wait until their finalizers ran."""
         for name in self.monitor_names():
             with contextlib.suppress(ApiException):
@@ -267,7 +240,7 @@ class Flow:
                 return dict(condition)
         return None
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         """Wait until the operator reports the current generation Ready."""
 
         def ready() -> bool:
@@ -280,7 +253,7 @@ class Flow:
 
         eventually(ready, timeout, f"{self.name} Ready\n{self.operator_log()}")
 
-    def wait_rolled_out(self, timeout: float = 120) -> None:
+    def wait_rolled_out(self, timeout: float = 180) -> None:
         """Wait until every Deployment runs only pods of its current template, all ready.
 
         WorkloadsReady does not wait for pods (the operator must work without nodes), so
@@ -311,19 +284,21 @@ class Flow:
                 for pod in pods
             )
 
-        eventually(
-            rolled_out, timeout, f"{self.name}'s Deployments to roll out\n{self.node.tail()}"
-        )
+        eventually(rolled_out, timeout, f"{self.name}'s Deployments to roll out\n{self.tail()}")
 
     def start_collection(self) -> str:
         """Start a collection Job now (as `kubectl create job --from=cronjob/...`)."""
-        return run_collection_now(self.kube, self.namespace, f"{self.name}-src-{SOURCE}")
+        job = f"{self.name}-now-{uuid.uuid4().hex[:6]}"
+        self.stack.kubectl(
+            "create", "job", "-n", self.namespace, f"--from=cronjob/{self.name}-src-{SOURCE}", job
+        )
+        return job
 
     def collect_now(self) -> None:
         """Start a collection Job and wait until it succeeded."""
         self.wait_collected(self.start_collection())
 
-    def wait_collected(self, job: str, retries_allowed: bool = False) -> None:
+    def wait_collected(self, job: str, retries_allowed: bool = False, timeout: float = 180) -> None:
         """Wait until a collection Job succeeded (after retries, when they are allowed)."""
         batch = client.BatchV1Api(self.kube)
 
@@ -331,41 +306,26 @@ class Flow:
             status = batch.read_namespaced_job(job, self.namespace).status
             assert status is not None
             if not retries_allowed:
-                assert not status.failed, f"collection {job} failed\n{self.node.tail()}"
+                assert not status.failed, f"collection {job} failed\n{self.tail()}"
             return bool(status.succeeded)
 
-        eventually(succeeded, 120, f"collection {job}\n{self.node.tail()}")
+        eventually(succeeded, timeout, f"collection {job}\n{self.tail()}")
 
-    def read(self, role: TopicRole) -> list[dict[str, Any]]:
-        """Every message of one of the monitor's topics, from the beginning."""
-        topic = self.topics.of(role)
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "flow-reader",
-                             "enable.auto.commit": False})  # fmt: skip
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            ends = {
-                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                for p in partitions
-            }
-            consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-            wanted = sum(high - low for low, high in ends.values())
-            values: list[dict[str, Any]] = []
-            deadline = time.monotonic() + 30
-            while len(values) < wanted and time.monotonic() < deadline:
-                message = consumer.poll(0.5)
-                if message is not None and message.error() is None and message.value():
-                    values.append(json.loads(message.value() or b"{}"))
-            return values
-        finally:
-            consumer.close()
+    def read(self, role: TopicRole) -> list[str]:
+        """The post ids of every message of one of the monitor's topics, in order."""
+        out = self.stack.kubectl(
+            "exec", "-n", stack_demo.INFRA, "deploy/webhook", "--", "python", "-c",
+            _READ_SCRIPT, stack_demo.KAFKA, self.topics.of(role), timeout=90,
+        )  # fmt: skip
+        return out.split()
 
     def scored(self) -> list[str]:
         """Post ids in the scored-posts topic (a post may appear more than once)."""
-        return [v["post_id"] for v in self.read(TopicRole.SCORED_POSTS)]
+        return self.read(TopicRole.SCORED_POSTS)
 
     def delivered(self) -> list[str]:
-        """Post ids of the webhook deliveries, in order."""
-        return [d["alert"]["post_id"] for d in self.deliveries]
+        """Post ids of this flow's webhook deliveries, in order."""
+        return [d.post_id for d in self.stack.deliveries(self.webhook_path)]
 
     def archived(self) -> list[str]:
         """Post ids in the monitor's S3 archive (a post archived twice appears twice)."""
@@ -379,15 +339,54 @@ class Flow:
                 ids += [json.loads(line)["post_id"] for line in gzip.decompress(body).splitlines()]
         return ids
 
-    def wait_archived(self, post_ids: set[str], timeout: float = 120) -> None:
+    def wait_archived(self, post_ids: set[str], timeout: float = 180) -> None:
         """Wait until every one of the posts is in the archive."""
         eventually(
             lambda: post_ids <= set(self.archived()),
             timeout,
-            f"{len(post_ids)} posts archived\n{self.node.tail()}",
+            f"{len(post_ids)} posts archived\n{self.tail()}",
         )
+
+    def containers(self) -> list[str]:
+        """The ids of the node's running containers of this namespace's pods (sandboxes too).
+
+        Read from the node's containerd (its `ctr`), not from the API: a deleted pod's
+        processes really stopped only when its tasks are gone.
+        """
+
+        def ctr(*args: str) -> str:
+            done = subprocess.run(
+                [self.docker, "exec", self.node, "ctr", "-n", "k8s.io", *args],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            return done.stdout
+
+        mine = ctr(
+            "containers", "ls", "-q", f'labels."io.kubernetes.pod.namespace"=={self.namespace}'
+        ).split()
+        running = {
+            words[0]
+            for words in (line.split() for line in ctr("tasks", "ls").splitlines()[1:])
+            if len(words) >= 3 and words[2] == "RUNNING"  # columns: TASK PID STATUS
+        }
+        return [container for container in mine if container in running]
+
+    def kill_in_node(self, pattern: str) -> None:
+        """SIGKILL the node's processes matching `pattern`: a crash, not a stop."""
+        subprocess.run(
+            [self.docker, "exec", self.node, "pkill", "-KILL", "-f", pattern],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
 
     def operator_log(self) -> str:
         """The operator log's last lines, for failure messages."""
-        text = self.operator.log.read_text(errors="replace")
-        return "".join(text.splitlines(keepends=True)[-40:])
+        return self.stack.kubectl(
+            "logs", "-n", stack_demo.SYSTEM, "-l", OPERATOR, "--tail=40", check=False
+        )
+
+    def tail(self) -> str:
+        """The namespace's pods and events and the operator's last lines, for failures."""
+        said = self.stack.kubectl(
+            "get", "pods,jobs,events", "-n", self.namespace, "-o", "wide", check=False
+        )
+        return said + "\n" + self.operator_log()
