@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Generator, Hashable
+from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ from confluent_kafka import Producer
 from pydantic import Field, ValidationError
 
 from brandmon_workers import logs
+from brandmon_workers.collector import http
 from brandmon_workers.collector.backoff import BackoffPolicy, Retrier
 from brandmon_workers.collector.delivery import (
     KafkaSink,
@@ -36,6 +37,7 @@ from brandmon_workers.collector.delivery import (
     check_topics,
     producer_config,
 )
+from brandmon_workers.collector.feeds import rss_items
 from brandmon_workers.collector.instagram import instagram_items, is_retryable, new_instaloader
 from brandmon_workers.collector.items import (
     COLLECTOR_VERSION,
@@ -49,7 +51,12 @@ from brandmon_workers.collector.items import (
     provenance_stamp,
 )
 from brandmon_workers.collector.media import MediaStore
-from brandmon_workers.collector.replay import FileRecording, S3Recording, replay_items
+from brandmon_workers.collector.replay import (
+    FileRecording,
+    Recorder,
+    S3Recording,
+    replay_items,
+)
 from brandmon_workers.collector.state import SentState, StateStore, state_key
 from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
 from brandmon_workers.contract.sources import SourceResult
@@ -66,6 +73,7 @@ BATCH_SECONDS = 5.0
 # Kubernetes keeps at most 4096 bytes of a termination message; leave room for the numbers.
 MESSAGE_LIMIT_BYTES = 3000
 ERRORS_IN_MESSAGE = 5
+USER_AGENT = f"brandmon-collector/{COLLECTOR_VERSION} (brand monitoring)"
 _TERMINATION_LOG = Path(os.environ.get("BRANDMON_TERMINATION_LOG", "/dev/termination-log"))
 
 
@@ -187,6 +195,7 @@ class Collector:
         tally: Tally,
         pacer: Pacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recorder: Recorder | None = None,
     ) -> None:
         self._topics = {
             role: settings.topics.of(role)
@@ -199,6 +208,7 @@ class Collector:
         self._tally = tally
         self._pacer = pacer or Pacer(0)
         self._clock = clock
+        self._recorder = recorder
         self._handled: set[Hashable] = set()
         self._followers: dict[str, int] = {}
         """Followers of the profiles this run read: a post's author reach, for its alert."""
@@ -258,6 +268,8 @@ class Collector:
         ]
         messages.append(Outgoing(self._topics[TopicRole.POSTS], post_id, post.model_dump_json()))
         self._sink.send(group, messages)
+        if self._recorder is not None:
+            self._recorder.record(post)
         self._batch += 1
 
     def flush(self) -> None:
@@ -318,23 +330,35 @@ def source_items(
     scope: S3Scope,
     stack: contextlib.ExitStack,
     instaloader_factory: Callable[[], instaloader.Instaloader] | None,
-) -> Generator[Item, None, None]:
-    """Return the items of the configured source (exactly one of replay and instagram)."""
+    *,
+    brand: str = "",
+    backoff: BackoffPolicy | None = None,
+) -> Generator[Item, None, None] | Iterator[Item]:
+    """Return the items of the configured source (exactly one kind must be set)."""
     stamp = provenance_stamp(source.name)
-    if source.replay is not None and source.instagram is None:
+    kind = source.kind()
+    if kind in ("rss",):
+        client = http.HttpClient(
+            Retrier(backoff or BackoffPolicy(), http.is_retryable), user_agent=USER_AGENT
+        )
+        if source.rss is not None:
+            return rss_items(source.rss, brand, client, stamp)
+    if source.replay is not None and kind == "replay":
         replay = source.replay
         if replay.s3_uri and not replay.path:
             return replay_items(S3Recording(replay.s3_uri, s3, scope=scope), stamp)
         if replay.path and not replay.s3_uri:
             return replay_items(FileRecording(Path(replay.path), s3, scope=scope), stamp)
         raise ConfigurationError("a replay source needs exactly one of s3Uri and path")
-    if source.instagram is not None and source.replay is None:
-        retrier = Retrier(BackoffPolicy(), is_retryable)
+    if source.instagram is not None and kind == "instagram":
+        retrier = Retrier(backoff or BackoffPolicy(), is_retryable)
         factory = instaloader_factory or (lambda: new_instaloader(retrier))
         loader = factory()
         stack.callback(loader.close)
         return instagram_items(source.instagram, loader, retrier, stamp)
-    raise ConfigurationError(f"source {source.name!r} needs exactly one of instagram and replay")
+    if kind:
+        raise ConfigurationError(f"source {source.name!r}: {kind} is not collected by this version")
+    raise ConfigurationError(f"source {source.name!r} needs exactly one source kind")
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -347,6 +371,7 @@ def run(
     s3: S3Client | None = None,
     instaloader_factory: Callable[[], instaloader.Instaloader] | None = None,
     termination_log: Path = _TERMINATION_LOG,
+    backoff: BackoffPolicy | None = None,
 ) -> RunReport:
     """Collect once from the settings' source; report (and write the termination message)."""
     source = settings.source
@@ -376,9 +401,14 @@ def run(
                 scope=scope,
             )
             state = store.load()
-            items = stack.enter_context(
-                contextlib.closing(source_items(source, s3, scope, stack, instaloader_factory))
+            items = source_items(
+                source, s3, scope, stack, instaloader_factory, brand=settings.brand, backoff=backoff
             )
+            if isinstance(items, Generator):
+                stack.enter_context(contextlib.closing(items))
+            recorder = None
+            if source.record_path:
+                recorder = stack.enter_context(Recorder.open(Path(source.record_path)))
             pacer = Pacer(source.replay.posts_per_second if source.replay else 0.0)
             collector = Collector(
                 settings,
@@ -390,6 +420,7 @@ def run(
                 store=store,
                 tally=tally,
                 pacer=pacer,
+                recorder=recorder,
             )
             for item in items:
                 collector.handle(item)
