@@ -50,7 +50,9 @@ from brandmon_workers.collector.items import (
     profile_fingerprint,
     provenance_stamp,
 )
+from brandmon_workers.collector.mastodon import mastodon_items
 from brandmon_workers.collector.media import MediaStore
+from brandmon_workers.collector.reddit import reddit_items
 from brandmon_workers.collector.replay import (
     FileRecording,
     Recorder,
@@ -58,7 +60,14 @@ from brandmon_workers.collector.replay import (
     replay_items,
 )
 from brandmon_workers.collector.state import SentState, StateStore, state_key
-from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
+from brandmon_workers.contract.settings import (
+    MASTODON_TOKEN_ENV,
+    REDDIT_CLIENT_ID_ENV,
+    REDDIT_CLIENT_SECRET_ENV,
+    S3Settings,
+    SourceSettings,
+    WorkerSettings,
+)
 from brandmon_workers.contract.sources import SourceResult
 from brandmon_workers.contract.storage import OutsideScopeError, S3Scope, S3UriError
 from brandmon_workers.contract.topics import TopicRole
@@ -337,12 +346,24 @@ def source_items(
     """Return the items of the configured source (exactly one kind must be set)."""
     stamp = provenance_stamp(source.name)
     kind = source.kind()
-    if kind in ("rss",):
+    if kind in ("rss", "mastodon", "reddit"):
+        agent = source.reddit.user_agent if source.reddit is not None else USER_AGENT
         client = http.HttpClient(
-            Retrier(backoff or BackoffPolicy(), http.is_retryable), user_agent=USER_AGENT
+            Retrier(backoff or BackoffPolicy(), http.is_retryable), user_agent=agent
         )
         if source.rss is not None:
             return rss_items(source.rss, brand, client, stamp)
+        if source.mastodon is not None:
+            token = os.environ.get(MASTODON_TOKEN_ENV) or None
+            return mastodon_items(source.mastodon, client, stamp, token)
+        if source.reddit is not None:
+            return reddit_items(
+                source.reddit,
+                client,
+                stamp,
+                os.environ.get(REDDIT_CLIENT_ID_ENV),
+                os.environ.get(REDDIT_CLIENT_SECRET_ENV),
+            )
     if source.replay is not None and kind == "replay":
         replay = source.replay
         if replay.s3_uri and not replay.path:
