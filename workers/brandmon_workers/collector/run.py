@@ -15,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import boto3
@@ -377,8 +380,10 @@ def source_items(
         loader = factory()
         stack.callback(loader.close)
         return instagram_items(source.instagram, loader, retrier, stamp)
-    if kind:
-        raise ConfigurationError(f"source {source.name!r}: {kind} is not collected by this version")
+    if kind == "bluesky":
+        raise ConfigurationError(
+            f"source {source.name!r} streams: run `brandmon-worker collector --stream`"
+        )
     raise ConfigurationError(f"source {source.name!r} needs exactly one source kind")
 
 
@@ -505,8 +510,11 @@ def write_termination_message(path: Path, report: RunReport) -> None:
         )
 
 
-def main() -> int:
-    """Run the collector configured by the environment; 0 on success, 1 on failure."""
+def main(*, stream: bool = False) -> int:
+    """Run the collector configured by the environment; 0 on success, 1 on failure.
+
+    With `stream`, follow a streaming source (Bluesky) until SIGTERM instead of one run.
+    """
     logs.setup()
     termination_log = Path(os.environ.get("BRANDMON_TERMINATION_LOG", "/dev/termination-log"))
     try:
@@ -524,5 +532,31 @@ def main() -> int:
         log.error("invalid collector settings", extra={"fields": {"error": report.message}})
         write_termination_message(termination_log, report)
         return 1
+    if stream:
+        return _follow(settings, termination_log)
     report = run(settings, termination_log=termination_log)
     return 0 if report.succeeded else 1
+
+
+def _follow(settings: WorkerSettings, termination_log: Path) -> int:
+    from brandmon_workers.collector import bluesky_stream  # noqa: PLC0415 - stream role only
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    s3 = s3_client(settings.s3)
+    try:
+        bluesky_stream.follow(settings, stop, s3=s3, termination_log=termination_log)
+    except Exception as error:  # noqa: BLE001 - the pod restarts; say why in one line first
+        log.error("bluesky collector failed", extra={"fields": {"error": describe_error(error)}})
+        write_termination_message(
+            termination_log, RunReport(errors=1, message=describe_error(error), aborted=True)
+        )
+        return 1
+    finally:
+        s3.close()
+    return 0
