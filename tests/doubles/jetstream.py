@@ -18,6 +18,7 @@ import json
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class JetstreamDouble:
         self._drop_after: int | None = None
         self._connections: list[ServerConnection] = []
         self.subscriptions: list[dict[str, str]] = []
+        self.subscribed_at: list[float] = []
+        """time.time() of each subscription."""
         self.sent = 0
         self._server: Server = serve(self._handle, "127.0.0.1", 0, compression=None)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -129,6 +132,7 @@ class JetstreamDouble:
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
         with self._changed:
             self.subscriptions.append(query)
+            self.subscribed_at.append(time.time())
             self._connections.append(connection)
             drop_after, self._drop_after = self._drop_after, None
             index = self._start(query)
