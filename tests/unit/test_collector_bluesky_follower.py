@@ -12,9 +12,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 
+import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.frames import Close
 
+from brandmon_workers.collector import bluesky_stream
 from brandmon_workers.collector.bluesky import REWIND_US
 from brandmon_workers.collector.bluesky_stream import (
     Connection,
@@ -32,6 +34,13 @@ SETTINGS = WorkerSettings(
     namespace="ns", monitor="m", brand="ACME", kafka_bootstrap_servers="unused:9092",
     topics=TopicNames(prefix="t", namespace="ns", monitor="m"), s3=S3Settings(bucket="b"),
 )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconnect at once: the pauses are not what these tests are about."""
+    monkeypatch.setattr(bluesky_stream, "RECONNECT_FIRST", 0.001)
+    monkeypatch.setattr(bluesky_stream, "RECONNECT_MAX", 0.001)
 
 
 def event(n: int, text: str) -> str:
