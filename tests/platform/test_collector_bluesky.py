@@ -21,6 +21,8 @@ from confluent_kafka.admin import AdminClient
 
 from brandmon_workers.collector.bluesky import REWIND_US
 from brandmon_workers.collector.bluesky_stream import Follower, StreamDocument, follow, stream_key
+from brandmon_workers.collector.items import provenance_stamp
+from brandmon_workers.collector.replay import RecordedPost, parse_line
 from brandmon_workers.contract.messages import Post
 from brandmon_workers.contract.settings import SourceSettings, WorkerSettings
 from brandmon_workers.contract.sources import BlueskySource
@@ -239,6 +241,7 @@ def test_a_cursor_in_the_future_starts_at_the_live_end(
     topics: TopicNames,
     jetstream: JetstreamDouble,
     http_double: HttpDouble,
+    tmp_path: Path,
 ) -> None:
     app_view(http_double)
     jetstream.add(*HISTORY)
@@ -248,7 +251,11 @@ def test_a_cursor_in_the_future_starts_at_the_live_end(
         Key=stream_key("ns", "m", "bsky"),
         Body=StreamDocument(cursor=future).model_dump_json().encode(),
     )
-    running = start(settings_for(platform_env, bucket, topics, jetstream.url, http_double.url), s3)
+    settings = settings_for(platform_env, bucket, topics, jetstream.url, http_double.url)
+    assert settings.source is not None
+    recording = tmp_path / "bluesky.jsonl"
+    source = settings.source.model_copy(update={"record_path": str(recording)})
+    running = start(settings.model_copy(update={"source": source}), s3)
     try:
         assert "cursor" not in jetstream.wait_for_subscriptions(1)[0]
         jetstream.add(live_post(3, "ACME Corp recall announced"))
@@ -257,3 +264,8 @@ def test_a_cursor_in_the_future_starts_at_the_live_end(
     finally:
         running.halt()
     assert saved(s3, bucket).cursor != future, "the cursor moved back to real time"
+    (line,) = recording.read_text().splitlines()
+    recorded = parse_line(line, provenance_stamp("replay"))
+    assert isinstance(recorded, RecordedPost)
+    assert recorded.post.post_id == posts["3lcxlive00003"].post_id, "a replayable recording"
+    assert recorded.post.platform == "bluesky"

@@ -53,6 +53,7 @@ from brandmon_workers.collector.backoff import BackoffPolicy, Retrier
 from brandmon_workers.collector.delivery import KafkaSink, Outgoing, check_topics, producer_config
 from brandmon_workers.collector.http import HttpClient, HttpStatusError, is_retryable
 from brandmon_workers.collector.items import COLLECTOR_VERSION, describe_error, provenance_stamp
+from brandmon_workers.collector.replay import Recorder
 from brandmon_workers.contract.settings import WorkerSettings
 from brandmon_workers.contract.sources import BlueskySource, SourceResult
 from brandmon_workers.contract.storage import S3Scope
@@ -317,8 +318,10 @@ class Follower:
         lookup: ProfileLookup | None,
         connect_to: Connect = _connect,
         clock: Callable[[], float] = time.time,
+        recorder: Recorder | None = None,
     ) -> None:
         self._config = config
+        self._recorder = recorder
         self._topic = settings.topics.of(TopicRole.POSTS)
         self._producer = producer
         self._sink = KafkaSink(producer)
@@ -459,6 +462,8 @@ class Follower:
         self._sink.send(
             _StreamPost(post_id), [Outgoing(self._topic, post_id, post.model_dump_json())]
         )
+        if self._recorder is not None:
+            self._recorder.record(post)
 
     def _settle(self, *, force: bool = False) -> None:
         self._producer.poll(0)
@@ -487,6 +492,10 @@ class Follower:
             self._store.save(StreamDocument(cursor=progress.read_cursor, posts=list(progress.sent)))
             progress.saved_cursor = progress.read_cursor
             self._metrics.cursor.set(progress.read_cursor)
+
+    def flush_producer(self, timeout: float = 10.0) -> None:
+        """Wait for whatever the producer still holds (at exit)."""
+        self._producer.flush(timeout)
 
     def report(self) -> SourceResult:
         """Return what this process did, as a run report."""
@@ -576,10 +585,37 @@ def follow(
         if config.profile_lookups_per_second > 0
         else None
     )
-    follower = Follower(
-        settings, config, source.name, producer=producer, store=store, metrics=metrics,
-        lookup=lookup, connect_to=connect_to,
-    )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        recorder = (
+            stack.enter_context(Recorder.open(Path(source.record_path)))
+            if source.record_path
+            else None
+        )
+        follower = Follower(
+            settings, config, source.name, producer=producer, store=store, metrics=metrics,
+            lookup=lookup, connect_to=connect_to, recorder=recorder,
+        )  # fmt: skip
+        _follow_until_stopped(
+            follower,
+            metrics,
+            settings,
+            stop,
+            termination_log=termination_log,
+            own_producer=own_producer,
+        )
+    return follower
+
+
+def _follow_until_stopped(
+    follower: Follower,
+    metrics: StreamMetrics,
+    settings: WorkerSettings,
+    stop: threading.Event,
+    *,
+    termination_log: Path | None,
+    own_producer: bool,
+) -> None:
+    source = metrics.source
     try:
         with serving(follower, metrics, settings):
             follower.run(stop)
@@ -587,11 +623,10 @@ def follow(
         report = follower.report()
         log.info(
             "bluesky collector stopped",
-            extra={"fields": {"source": source.name, **report.model_dump(by_alias=True)}},
+            extra={"fields": {"source": source, **report.model_dump(by_alias=True)}},
         )
         if termination_log is not None:
             with contextlib.suppress(OSError):
                 termination_log.write_text(report.model_dump_json(by_alias=True))
         if own_producer:
-            producer.flush(10)
-    return follower
+            follower.flush_producer()
