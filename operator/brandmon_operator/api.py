@@ -24,8 +24,12 @@ from brandmon_workers.contract.base import (
 from brandmon_workers.contract.messages import Severity
 from brandmon_workers.contract.sources import (
     ANONYMOUS_POST_LIMIT,
+    BlueskySource,
     InstagramSource,
+    MastodonSource,
+    RedditSource,
     ReplaySource,
+    RssSource,
     SourceResult,
 )
 
@@ -60,14 +64,23 @@ def _rules(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": out}
 
 
+SOURCE_KINDS = ("instagram", "replay", "rss", "mastodon", "reddit", "bluesky")
+# Kinds collected by a long-running Deployment (a stream) rather than a CronJob (polling).
+STREAMING_KINDS = ("bluesky",)
+
+
+def _nonempty(path: str) -> str:
+    return f"(has(self.{path}) && size(self.{path}) > 0)"
+
+
 class Source(ApiModel):
-    """One place posts come from, collected on a schedule by its own CronJob."""
+    """One place posts come from, polled by a CronJob or (bluesky) followed by a Deployment."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": _rules(
             (
-                "(has(self.instagram) ? 1 : 0) + (has(self.replay) ? 1 : 0) == 1",
-                "exactly one of instagram or replay must be set",
+                " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in SOURCE_KINDS) + " == 1",
+                "exactly one of instagram, replay, rss, mastodon, reddit or bluesky must be set",
             ),
             (
                 "!has(self.instagram) || has(self.instagram.sessionSecretRef) || "
@@ -90,6 +103,46 @@ class Source(ApiModel):
                 "replay needs exactly one of s3Uri or path",
                 ".replay",
             ),
+            (
+                f"!has(self.rss) || {_nonempty('rss.feeds')} || "
+                f"{_nonempty('rss.searchTerms')} || (has(self.rss.searchBrand) && "
+                "self.rss.searchBrand)",
+                "rss needs at least one of rss.feeds, rss.searchTerms or rss.searchBrand",
+                ".rss",
+            ),
+            (
+                f"!has(self.mastodon) || {_nonempty('mastodon.hashtags')} || "
+                f"{_nonempty('mastodon.searchTerms')}",
+                "mastodon needs at least one of mastodon.hashtags or mastodon.searchTerms",
+                ".mastodon",
+            ),
+            (
+                f"!has(self.mastodon) || !{_nonempty('mastodon.searchTerms')} || "
+                "has(self.mastodon.tokenSecretRef)",
+                "mastodon.searchTerms need mastodon.tokenSecretRef: Mastodon serves status "
+                "search only to authenticated clients",
+                ".mastodon.searchTerms",
+            ),
+            (
+                f"!has(self.reddit) || {_nonempty('reddit.subreddits')} || "
+                f"{_nonempty('reddit.searchQueries')}",
+                "reddit needs at least one of reddit.subreddits or reddit.searchQueries",
+                ".reddit",
+            ),
+            (
+                "!has(self.reddit) || !has(self.reddit.includeComments) || "
+                f"!self.reddit.includeComments || {_nonempty('reddit.subreddits')}",
+                "reddit.includeComments needs reddit.subreddits: comments are read per subreddit",
+                ".reddit.includeComments",
+            ),
+            (
+                f"!has(self.bluesky) || {_nonempty('bluesky.terms')} || "
+                f"{_nonempty('bluesky.handles')} || {_nonempty('bluesky.domains')} || "
+                "!has(self.bluesky.matchBrand) || self.bluesky.matchBrand",
+                "bluesky needs at least one of bluesky.terms, bluesky.handles, "
+                "bluesky.domains or bluesky.matchBrand",
+                ".bluesky",
+            ),
         ),
     }
 
@@ -97,16 +150,38 @@ class Source(ApiModel):
     """Unique name of the source (a DNS label); part of its CronJob's name."""
 
     schedule: str = Field(default="*/30 * * * *", pattern=CRON, max_length=100)
-    """Cron schedule of collection runs (five fields, or @hourly and friends)."""
+    """Cron schedule of collection runs (five fields, or @hourly and friends); streaming
+    kinds (bluesky) run continuously and ignore it."""
 
     suspend: bool = False
-    """Stop scheduling runs of this source only."""
+    """Stop scheduling runs of this source only (a streaming source scales to zero)."""
 
     instagram: InstagramSource | None = None
     """Collect public Instagram profiles and posts."""
 
     replay: ReplaySource | None = None
     """Replay recorded posts (backtesting, demos)."""
+
+    rss: RssSource | None = None
+    """Collect news and blog articles from RSS and Atom feeds and news searches."""
+
+    mastodon: MastodonSource | None = None
+    """Collect statuses from hashtag and search timelines of Mastodon instances."""
+
+    reddit: RedditSource | None = None
+    """Collect Reddit posts (and comments) from subreddits and searches."""
+
+    bluesky: BlueskySource | None = None
+    """Follow Bluesky's public firehose (Jetstream) for posts about the brand."""
+
+    def kind(self) -> str:
+        """Return the source's kind (the one kind field that is set)."""
+        return next((k for k in SOURCE_KINDS if getattr(self, k) is not None), "")
+
+    @property
+    def streaming(self) -> bool:
+        """Return whether a Deployment (not a CronJob) collects this source."""
+        return self.kind() in STREAMING_KINDS
 
 
 class ProcessingSpec(ApiModel):

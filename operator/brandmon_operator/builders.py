@@ -17,6 +17,9 @@ from brandmon_operator import api
 from brandmon_operator.settings import OperatorSettings
 from brandmon_workers.contract.settings import (
     INSTAGRAM_SESSION_PATH,
+    MASTODON_TOKEN_ENV,
+    REDDIT_CLIENT_ID_ENV,
+    REDDIT_CLIENT_SECRET_ENV,
     S3Settings,
     SourceSettings,
     WebhookTarget,
@@ -308,15 +311,73 @@ def build_deployment(
     }
 
 
+def _source_env(source: api.Source) -> list[Manifest]:
+    """Return the collector's source settings and its Secret references, as env vars."""
+    source_settings = SourceSettings(
+        name=source.name,
+        instagram=source.instagram,
+        replay=source.replay,
+        rss=source.rss,
+        mastodon=source.mastodon,
+        reddit=source.reddit,
+        bluesky=source.bluesky,
+    )
+    env = [{"name": "BRANDMON_SOURCE", "value": source_settings.model_dump_json(exclude_none=True)}]
+    if source.mastodon is not None and source.mastodon.token_secret_ref is not None:
+        ref = source.mastodon.token_secret_ref
+        env.append(_secret_env(MASTODON_TOKEN_ENV, ref.name, ref.key))
+    if source.reddit is not None:
+        secret = source.reddit.credentials_secret_name
+        env.append(_secret_env(REDDIT_CLIENT_ID_ENV, secret, REDDIT_CLIENT_ID_ENV))
+        env.append(_secret_env(REDDIT_CLIENT_SECRET_ENV, secret, REDDIT_CLIENT_SECRET_ENV))
+    return env
+
+
+def build_source_deployment(
+    monitor: Monitor, settings: OperatorSettings, source: api.Source, hash_: str
+) -> Manifest:
+    """Build the Deployment that follows a streaming source (one replica, never two).
+
+    Two replicas would send every post twice and race on the saved cursor, so the
+    strategy is Recreate: the old pod stops (and saves its cursor) before the new starts.
+    """
+    container = _container(monitor, settings, COLLECTOR, _source_env(source), serves_health=True)
+    container["args"] = [COLLECTOR, "--stream"]
+    pod_labels = labels(monitor, COLLECTOR) | {"brandmon.io/source": source.name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(monitor, cronjob_name(monitor, source.name), COLLECTOR)
+        | {"annotations": {"brandmon.io/source": source.name}},
+        "spec": {
+            "replicas": 0 if monitor.spec.suspend or source.suspend else 1,
+            "revisionHistoryLimit": 3,
+            "selector": {
+                "matchLabels": selector_labels(monitor, COLLECTOR)
+                | {"brandmon.io/source": source.name}
+            },
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        CONFIG_HASH: hash_,
+                        "brandmon.io/source": source.name,
+                        "brandmon.io/source-mode": "stream",
+                    },
+                },
+                "spec": _pod_spec([container], [], "Always")
+                | {"terminationGracePeriodSeconds": 30},
+            },
+        },
+    }
+
+
 def build_cronjob(
     monitor: Monitor, settings: OperatorSettings, source: api.Source, hash_: str
 ) -> Manifest:
     """Build the collector CronJob of one source."""
-    source_settings = SourceSettings(
-        name=source.name, instagram=source.instagram, replay=source.replay
-    )
-    env = [{"name": "BRANDMON_SOURCE", "value": source_settings.model_dump_json(exclude_none=True)}]
-    container = _container(monitor, settings, COLLECTOR, env, serves_health=False)
+    container = _container(monitor, settings, COLLECTOR, _source_env(source), serves_health=False)
     volumes: list[Manifest] = []
     session = source.instagram.session_secret_ref if source.instagram else None
     if session is not None:
@@ -376,6 +437,11 @@ def desired_children(monitor: Monitor, settings: OperatorSettings) -> list[Manif
     hash_ = config_hash(configmap)
     return [
         configmap,
-        *(build_cronjob(monitor, settings, s, hash_) for s in monitor.spec.sources),
+        *(
+            build_source_deployment(monitor, settings, s, hash_)
+            if s.streaming
+            else build_cronjob(monitor, settings, s, hash_)
+            for s in monitor.spec.sources
+        ),
         *(build_deployment(monitor, settings, r, hash_) for r in deployment_roles(monitor.spec)),
     ]

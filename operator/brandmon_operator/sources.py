@@ -6,6 +6,11 @@ run succeeded (its exit code) and what it did (its termination message, the coll
 `SourceResult`). A source is healthy when its last finished run succeeded; a source
 without a finished run yet is not counted against the monitor.
 
+A streaming source (Bluesky) has one long-running pod instead of runs: while it runs, its
+readiness (connected to the stream, events arriving) is its health, and the time its
+readiness last changed stands for the run's end; once it has stopped, its termination
+message (what that process sent) is read like a run's.
+
 `SourcesHealthy` is informational: a failing source (Instagram throttling, say) does not
 make the monitor un-Ready, since nothing in the spec is wrong and the next run may
 succeed; it is what the PR team and alerting on conditions look at.
@@ -24,6 +29,9 @@ from brandmon_workers.contract.sources import SourceResult
 
 SOURCES_HEALTHY = "SourcesHealthy"
 SOURCE_ANNOTATION = "brandmon.io/source"
+SOURCE_MODE_ANNOTATION = "brandmon.io/source-mode"
+STREAMING = "streaming: connected to the stream, events arriving"
+NOT_STREAMING = "streaming: not connected or no events for a minute (readiness failing)"
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -49,11 +57,14 @@ def _time(value: Any) -> datetime | None:
 
 def run_of(pod: dict[str, Any]) -> Run | None:
     """Read one collector pod (a plain manifest); None when it is not a source's run."""
-    source = (pod.get("metadata", {}).get("annotations") or {}).get(SOURCE_ANNOTATION)
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    source = annotations.get(SOURCE_ANNOTATION)
     if not source:
         return None
     pod_status = pod.get("status") or {}
     phase = pod_status.get("phase")
+    if annotations.get(SOURCE_MODE_ANNOTATION) == "stream" and phase in ("Running", "Pending"):
+        return _stream_run(source, pod_status)
     terminated: dict[str, Any] = {}
     for container in pod_status.get("containerStatuses") or []:
         terminated = (container.get("state") or {}).get("terminated") or {}
@@ -70,6 +81,21 @@ def run_of(pod: dict[str, Any]) -> Run | None:
         finished=_time(terminated.get("finishedAt")) if succeeded is not None else None,
         succeeded=succeeded,
         result=result,
+    )
+
+
+def _stream_run(source: str, pod_status: dict[str, Any]) -> Run:
+    ready: dict[str, Any] = next(
+        (c for c in pod_status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    healthy = ready.get("status") == "True"
+    started = _time(pod_status.get("startTime"))
+    return Run(
+        source=source,
+        started=started,
+        finished=_time(ready.get("lastTransitionTime")) or started,
+        succeeded=healthy,
+        result=SourceResult(message=STREAMING if healthy else NOT_STREAMING),
     )
 
 

@@ -64,6 +64,13 @@ def _source(body: Body, index: int = 0) -> Body:
     return source
 
 
+def _swap(body: Body, **kind: Any) -> None:
+    """Make the first source one of another kind."""
+    source = _source(body)
+    source.pop("instagram")
+    source.update(kind)
+
+
 # (id, mutation, the field path the error must name, what it must say)
 INVALID: list[tuple[str, Callable[[Body], None], str, str]] = [
     ("no-brand", lambda b: _spec(b).pop("brand"), "spec.brand", "Required value"),
@@ -71,9 +78,42 @@ INVALID: list[tuple[str, Callable[[Body], None], str, str]] = [
     ("duplicate-source", lambda b: _source(b, 1).update(name="main"), "spec.sources[1]",
      "Duplicate value"),
     ("two-source-types", lambda b: _source(b).update(replay={"path": "/data/p.jsonl"}),
-     "spec.sources[0]", "exactly one of instagram or replay must be set"),
+     "spec.sources[0]", "exactly one of instagram, replay, rss, mastodon, reddit or bluesky"),
     ("no-source-type", lambda b: _source(b).pop("instagram"), "spec.sources[0]",
-     "exactly one of instagram or replay must be set"),
+     "exactly one of instagram, replay, rss, mastodon, reddit or bluesky must be set"),
+    ("instagram-and-bluesky", lambda b: _source(b).update(bluesky={"terms": ["acme"]}),
+     "spec.sources[0]", "exactly one of instagram, replay, rss, mastodon, reddit or bluesky"),
+    ("rss-without-feeds", lambda b: _swap(b, rss={"searchEngines": ["google-news"]}),
+     "spec.sources[0].rss", "rss needs at least one of rss.feeds, rss.searchTerms or rss.searchBrand"),
+    ("rss-feed-not-http", lambda b: _swap(b, rss={"feeds": ["ftp://news.example/feed"]}),
+     "spec.sources[0].rss.feeds[0]", "should match"),
+    ("rss-engine-enum", lambda b: _swap(b, rss={"searchBrand": True, "searchEngines": ["yahoo"]}),
+     "spec.sources[0].rss.searchEngines[0]", 'Unsupported value: "yahoo"'),
+    ("mastodon-nothing-to-read",
+     lambda b: _swap(b, mastodon={"instances": ["https://mastodon.social"]}),
+     "spec.sources[0].mastodon", "mastodon needs at least one of mastodon.hashtags or mastodon.searchTerms"),
+    ("mastodon-search-needs-token",
+     lambda b: _swap(b, mastodon={"instances": ["https://mastodon.social"], "searchTerms": ["acme"]}),
+     "spec.sources[0].mastodon.searchTerms", "need mastodon.tokenSecretRef"),
+    ("mastodon-instance-with-path",
+     lambda b: _swap(b, mastodon={"instances": ["https://mastodon.social/@acme"], "hashtags": ["acme"]}),
+     "spec.sources[0].mastodon.instances[0]", "should match"),
+    ("reddit-needs-credentials", lambda b: _swap(b, reddit={"subreddits": ["acme"]}),
+     "spec.sources[0].reddit.credentialsSecretName", "Required value"),
+    ("reddit-nothing-to-read", lambda b: _swap(b, reddit={"credentialsSecretName": "reddit"}),
+     "spec.sources[0].reddit", "reddit needs at least one of reddit.subreddits or reddit.searchQueries"),
+    ("reddit-comments-need-subreddits",
+     lambda b: _swap(b, reddit={"credentialsSecretName": "reddit", "searchQueries": ["acme"], "includeComments": True}),
+     "spec.sources[0].reddit.includeComments", "needs reddit.subreddits"),
+    ("reddit-bad-subreddit",
+     lambda b: _swap(b, reddit={"credentialsSecretName": "reddit", "subreddits": ["r/acme"]}),
+     "spec.sources[0].reddit.subreddits[0]", "should match"),
+    ("bluesky-matches-nothing", lambda b: _swap(b, bluesky={"matchBrand": False}),
+     "spec.sources[0].bluesky", "bluesky needs at least one of bluesky.terms"),
+    ("bluesky-bad-domain", lambda b: _swap(b, bluesky={"domains": ["https://acme.com/"]}),
+     "spec.sources[0].bluesky.domains[0]", "should match"),
+    ("bluesky-jetstream-not-ws", lambda b: _swap(b, bluesky={"jetstreamUrl": "https://jetstream.example/subscribe"}),
+     "spec.sources[0].bluesky.jetstreamUrl", "should match"),
     ("bad-schedule", lambda b: _source(b).update(schedule="every hour"),
      "spec.sources[0].schedule", "should match"),
     ("source-name-not-dns", lambda b: _source(b).update(name="Main_Feed"),

@@ -11,7 +11,7 @@ import yaml
 
 from brandmon_operator import api, builders
 from brandmon_operator.settings import OperatorSettings
-from brandmon_workers.contract.settings import WorkerSettings
+from brandmon_workers.contract.settings import SourceSettings, WorkerSettings
 from brandmon_workers.contract.topics import TopicRole
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
@@ -178,3 +178,49 @@ def test_cooldown_and_webhook_env_rendering() -> None:
     assert builders.webhook_env("pr-team.eu") == "BRANDMON_WEBHOOK_URL_PR_TEAM_EU"
     m = monitor(alerts={"cooldown": "1h30m"})
     assert builders.worker_settings(m, SETTINGS).alert_cooldown_seconds == 5400
+
+
+def test_streaming_sources_are_deployments_and_polled_ones_cronjobs_with_secret_refs() -> None:
+    children = by_name(builders.desired_children(monitor("news-and-social.yaml"), SETTINGS))
+    kinds = {n: c["kind"] for n, c in children.items() if "-src-" in n}
+    assert kinds == {
+        "acme-open-src-news": "CronJob",
+        "acme-open-src-mastodon": "CronJob",
+        "acme-open-src-reddit": "CronJob",
+        "acme-open-src-bluesky": "Deployment",
+    }
+    stream = children["acme-open-src-bluesky"]
+    assert stream["spec"]["strategy"] == {"type": "Recreate"}, "never two followers at once"
+    assert stream["spec"]["replicas"] == 1
+    template = stream["spec"]["template"]
+    assert template["metadata"]["annotations"]["brandmon.io/source-mode"] == "stream"
+    (container,) = template["spec"]["containers"]
+    assert container["args"] == ["collector", "--stream"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    selector = stream["spec"]["selector"]["matchLabels"]
+    assert selector["brandmon.io/source"] == "bluesky"
+    assert all(template["metadata"]["labels"][k] == v for k, v in selector.items())
+
+    def env(name: str) -> dict[str, Any]:
+        spec = children[name]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return {e["name"]: e for e in spec["containers"][0]["env"]}
+
+    mastodon = env("acme-open-src-mastodon")
+    assert mastodon["BRANDMON_MASTODON_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "mastodon-token", "key": "token"}
+    }
+    reddit = env("acme-open-src-reddit")
+    assert reddit["REDDIT_CLIENT_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "reddit-app", "key": "REDDIT_CLIENT_SECRET"}
+    }
+    assert "value" not in reddit["REDDIT_CLIENT_ID"], "secrets only by reference"
+    source = SourceSettings.model_validate_json(reddit["BRANDMON_SOURCE"]["value"])
+    assert source.reddit is not None
+    assert source.reddit.subreddits == ["acme", "gadgets"]
+
+
+def test_suspending_a_streaming_source_scales_it_to_zero() -> None:
+    spec = yaml.safe_load((SAMPLES / "news-and-social.yaml").read_text())["spec"]
+    spec["sources"][3]["suspend"] = True
+    children = by_name(builders.desired_children(monitor("news-and-social.yaml", **spec), SETTINGS))
+    assert children["acme-open-src-bluesky"]["spec"]["replicas"] == 0

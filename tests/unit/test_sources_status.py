@@ -77,3 +77,25 @@ def test_a_message_that_is_not_a_report_is_kept_as_text() -> None:
     found = statuses(pod("ig", "Failed", "2026-11-26T09:01:00Z", "Traceback: boom"))
     assert found[0].last_result is not None
     assert found[0].last_result.message == "Traceback: boom"
+
+
+def stream_pod(ready: str, since: str, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "metadata": {"annotations": {"brandmon.io/source": "bsky", "brandmon.io/source-mode": "stream"}},
+        "status": {"phase": phase, "startTime": "2026-11-26T09:00:00Z",
+                   "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": since}],
+                   "containerStatuses": [{"name": "collector", "state": {"running": {}}}]},
+    }  # fmt: skip
+
+
+def test_a_streaming_source_is_healthy_while_it_is_ready() -> None:
+    (connected,) = statuses(stream_pod("True", "2026-11-26T09:00:05Z"), names=("bsky",))
+    assert connected.healthy
+    assert connected.last_successful_time == datetime(2026, 11, 26, 9, 0, 5, tzinfo=UTC)
+    assert connected.last_result is not None
+    assert connected.last_result.message.startswith("streaming: connected")
+    (lost,) = statuses(stream_pod("False", "2026-11-26T10:00:00Z"), names=("bsky",))
+    assert not lost.healthy
+    assert sources.sources_condition([lost])["message"] == (
+        "last run failed: bsky: " + sources.NOT_STREAMING
+    )

@@ -1,7 +1,8 @@
 """`brandmon-worker <role>`: run one pipeline worker.
 
 Every worker is configured only by BRANDMON_* environment variables that the operator
-renders (`WorkerSettings`). `collector` runs once and exits (a CronJob); the other roles
+renders (`WorkerSettings`). `collector` runs once and exits (a CronJob), or with
+`--stream` follows a streaming source until SIGTERM (a Deployment); the other roles
 run until SIGTERM, then finish the batch in hand, flush, commit and exit.
 """
 
@@ -22,12 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the role and run it."""
     parser = argparse.ArgumentParser(prog="brandmon-worker", description=__doc__)
     parser.add_argument("role", choices=ROLES)
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="collector only: follow a streaming source (bluesky) until SIGTERM",
+    )
     args = parser.parse_args(argv)
     logs.setup()
     if args.role == "collector":
         from brandmon_workers.collector import run  # noqa: PLC0415 - instaloader: collector only
 
-        return run.main()
+        return run.main(stream=args.stream)
 
     from brandmon_workers import roles  # noqa: PLC0415
     from brandmon_workers.contract.settings import WorkerSettings  # noqa: PLC0415

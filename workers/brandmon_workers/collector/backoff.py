@@ -4,7 +4,9 @@ Instagram throttles by answering 429 (or 401 "Please wait a few minutes"); the c
 waits and tries again, a few times, each wait longer. Every wait of a run, whether a retry
 here or instaloader's own pacing, draws on one budget, so a run never spends more than a
 bounded time asleep: once the budget is spent, operations fail fast and the next scheduled
-run carries on where this one stopped (sent posts are remembered).
+run carries on where this one stopped (sent posts are remembered). A failure that says
+when to come back (an HTTP 429 or 503 with Retry-After or a rate-limit reset, see
+`collector.http`) is retried after exactly that wait, still drawn from the budget.
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ class Retrier:
             except Exception as error:
                 if not self._retryable(error) or attempt == self.policy.max_attempts:
                     raise
-                delay = self.next_delay(attempt)
+                # The platform's own word on when to come back beats our guess.
+                told = getattr(error, "retry_after", None)
+                delay = float(told) if isinstance(told, int | float) else self.next_delay(attempt)
                 log.warning(
                     "retrying after a transient failure",
                     extra={

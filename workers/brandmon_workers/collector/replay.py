@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 from pydantic import ValidationError
 
@@ -227,6 +227,30 @@ def replay_items(recording: Recording, stamp: Stamp) -> Generator[Item, None, No
                 for index, ref in enumerate(record.images)
             ),
         )
+
+
+def record_line(post: Post) -> str:
+    """Return the replay line that replays a sent post (its images by their S3 URIs)."""
+    fields = post.model_dump(mode="json", exclude=set(_POST_COLLECTOR_FIELDS))
+    return json.dumps({"post": fields, "images": list(post.media_uris)}, ensure_ascii=False)
+
+
+class Recorder:
+    """Append every post a run sends to a recording, which a replay source replays."""
+
+    def __init__(self, sink: TextIO) -> None:
+        self._sink = sink
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: Path) -> Iterator[Recorder]:
+        """Open (append to) a recording for the run."""
+        with path.open("a", encoding="utf-8") as sink:
+            yield cls(sink)
+
+    def record(self, post: Post) -> None:
+        """Write one post's line."""
+        self._sink.write(record_line(post) + "\n")
 
 
 def _line_error(error: ValueError) -> str:

@@ -15,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Generator, Hashable
+from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import boto3
@@ -28,6 +31,7 @@ from confluent_kafka import Producer
 from pydantic import Field, ValidationError
 
 from brandmon_workers import logs
+from brandmon_workers.collector import http
 from brandmon_workers.collector.backoff import BackoffPolicy, Retrier
 from brandmon_workers.collector.delivery import (
     KafkaSink,
@@ -36,6 +40,7 @@ from brandmon_workers.collector.delivery import (
     check_topics,
     producer_config,
 )
+from brandmon_workers.collector.feeds import rss_items
 from brandmon_workers.collector.instagram import instagram_items, is_retryable, new_instaloader
 from brandmon_workers.collector.items import (
     COLLECTOR_VERSION,
@@ -48,10 +53,24 @@ from brandmon_workers.collector.items import (
     profile_fingerprint,
     provenance_stamp,
 )
+from brandmon_workers.collector.mastodon import mastodon_items
 from brandmon_workers.collector.media import MediaStore
-from brandmon_workers.collector.replay import FileRecording, S3Recording, replay_items
+from brandmon_workers.collector.reddit import reddit_items
+from brandmon_workers.collector.replay import (
+    FileRecording,
+    Recorder,
+    S3Recording,
+    replay_items,
+)
 from brandmon_workers.collector.state import SentState, StateStore, state_key
-from brandmon_workers.contract.settings import S3Settings, SourceSettings, WorkerSettings
+from brandmon_workers.contract.settings import (
+    MASTODON_TOKEN_ENV,
+    REDDIT_CLIENT_ID_ENV,
+    REDDIT_CLIENT_SECRET_ENV,
+    S3Settings,
+    SourceSettings,
+    WorkerSettings,
+)
 from brandmon_workers.contract.sources import SourceResult
 from brandmon_workers.contract.storage import OutsideScopeError, S3Scope, S3UriError
 from brandmon_workers.contract.topics import TopicRole
@@ -66,6 +85,7 @@ BATCH_SECONDS = 5.0
 # Kubernetes keeps at most 4096 bytes of a termination message; leave room for the numbers.
 MESSAGE_LIMIT_BYTES = 3000
 ERRORS_IN_MESSAGE = 5
+USER_AGENT = f"brandmon-collector/{COLLECTOR_VERSION} (brand monitoring)"
 _TERMINATION_LOG = Path(os.environ.get("BRANDMON_TERMINATION_LOG", "/dev/termination-log"))
 
 
@@ -187,6 +207,7 @@ class Collector:
         tally: Tally,
         pacer: Pacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recorder: Recorder | None = None,
     ) -> None:
         self._topics = {
             role: settings.topics.of(role)
@@ -199,6 +220,7 @@ class Collector:
         self._tally = tally
         self._pacer = pacer or Pacer(0)
         self._clock = clock
+        self._recorder = recorder
         self._handled: set[Hashable] = set()
         self._followers: dict[str, int] = {}
         """Followers of the profiles this run read: a post's author reach, for its alert."""
@@ -258,6 +280,8 @@ class Collector:
         ]
         messages.append(Outgoing(self._topics[TopicRole.POSTS], post_id, post.model_dump_json()))
         self._sink.send(group, messages)
+        if self._recorder is not None:
+            self._recorder.record(post)
         self._batch += 1
 
     def flush(self) -> None:
@@ -318,23 +342,49 @@ def source_items(
     scope: S3Scope,
     stack: contextlib.ExitStack,
     instaloader_factory: Callable[[], instaloader.Instaloader] | None,
-) -> Generator[Item, None, None]:
-    """Return the items of the configured source (exactly one of replay and instagram)."""
+    *,
+    brand: str = "",
+    backoff: BackoffPolicy | None = None,
+) -> Generator[Item, None, None] | Iterator[Item]:
+    """Return the items of the configured source (exactly one kind must be set)."""
     stamp = provenance_stamp(source.name)
-    if source.replay is not None and source.instagram is None:
+    kind = source.kind()
+    if kind in ("rss", "mastodon", "reddit"):
+        agent = source.reddit.user_agent if source.reddit is not None else USER_AGENT
+        client = http.HttpClient(
+            Retrier(backoff or BackoffPolicy(), http.is_retryable), user_agent=agent
+        )
+        if source.rss is not None:
+            return rss_items(source.rss, brand, client, stamp)
+        if source.mastodon is not None:
+            token = os.environ.get(MASTODON_TOKEN_ENV) or None
+            return mastodon_items(source.mastodon, client, stamp, token)
+        if source.reddit is not None:
+            return reddit_items(
+                source.reddit,
+                client,
+                stamp,
+                os.environ.get(REDDIT_CLIENT_ID_ENV),
+                os.environ.get(REDDIT_CLIENT_SECRET_ENV),
+            )
+    if source.replay is not None and kind == "replay":
         replay = source.replay
         if replay.s3_uri and not replay.path:
             return replay_items(S3Recording(replay.s3_uri, s3, scope=scope), stamp)
         if replay.path and not replay.s3_uri:
             return replay_items(FileRecording(Path(replay.path), s3, scope=scope), stamp)
         raise ConfigurationError("a replay source needs exactly one of s3Uri and path")
-    if source.instagram is not None and source.replay is None:
-        retrier = Retrier(BackoffPolicy(), is_retryable)
+    if source.instagram is not None and kind == "instagram":
+        retrier = Retrier(backoff or BackoffPolicy(), is_retryable)
         factory = instaloader_factory or (lambda: new_instaloader(retrier))
         loader = factory()
         stack.callback(loader.close)
         return instagram_items(source.instagram, loader, retrier, stamp)
-    raise ConfigurationError(f"source {source.name!r} needs exactly one of instagram and replay")
+    if kind == "bluesky":
+        raise ConfigurationError(
+            f"source {source.name!r} streams: run `brandmon-worker collector --stream`"
+        )
+    raise ConfigurationError(f"source {source.name!r} needs exactly one source kind")
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -347,6 +397,7 @@ def run(
     s3: S3Client | None = None,
     instaloader_factory: Callable[[], instaloader.Instaloader] | None = None,
     termination_log: Path = _TERMINATION_LOG,
+    backoff: BackoffPolicy | None = None,
 ) -> RunReport:
     """Collect once from the settings' source; report (and write the termination message)."""
     source = settings.source
@@ -376,9 +427,14 @@ def run(
                 scope=scope,
             )
             state = store.load()
-            items = stack.enter_context(
-                contextlib.closing(source_items(source, s3, scope, stack, instaloader_factory))
+            items = source_items(
+                source, s3, scope, stack, instaloader_factory, brand=settings.brand, backoff=backoff
             )
+            if isinstance(items, Generator):
+                stack.enter_context(contextlib.closing(items))
+            recorder = None
+            if source.record_path:
+                recorder = stack.enter_context(Recorder.open(Path(source.record_path)))
             pacer = Pacer(source.replay.posts_per_second if source.replay else 0.0)
             collector = Collector(
                 settings,
@@ -390,6 +446,7 @@ def run(
                 store=store,
                 tally=tally,
                 pacer=pacer,
+                recorder=recorder,
             )
             for item in items:
                 collector.handle(item)
@@ -453,8 +510,11 @@ def write_termination_message(path: Path, report: RunReport) -> None:
         )
 
 
-def main() -> int:
-    """Run the collector configured by the environment; 0 on success, 1 on failure."""
+def main(*, stream: bool = False) -> int:
+    """Run the collector configured by the environment; 0 on success, 1 on failure.
+
+    With `stream`, follow a streaming source (Bluesky) until SIGTERM instead of one run.
+    """
     logs.setup()
     termination_log = Path(os.environ.get("BRANDMON_TERMINATION_LOG", "/dev/termination-log"))
     try:
@@ -472,5 +532,31 @@ def main() -> int:
         log.error("invalid collector settings", extra={"fields": {"error": report.message}})
         write_termination_message(termination_log, report)
         return 1
+    if stream:
+        return _follow(settings, termination_log)
     report = run(settings, termination_log=termination_log)
     return 0 if report.succeeded else 1
+
+
+def _follow(settings: WorkerSettings, termination_log: Path) -> int:
+    from brandmon_workers.collector import bluesky_stream  # noqa: PLC0415 - stream role only
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    s3 = s3_client(settings.s3)
+    try:
+        bluesky_stream.follow(settings, stop, s3=s3, termination_log=termination_log)
+    except Exception as error:  # noqa: BLE001 - the pod restarts; say why in one line first
+        log.error("bluesky collector failed", extra={"fields": {"error": describe_error(error)}})
+        write_termination_message(
+            termination_log, RunReport(errors=1, message=describe_error(error), aborted=True)
+        )
+        return 1
+    finally:
+        s3.close()
+    return 0

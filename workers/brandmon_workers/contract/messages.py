@@ -104,7 +104,12 @@ class Post(Message):
     platform: str = "instagram"
     """Where the post was published."""
     author_followers: int | None = Field(default=None, ge=0)
-    """The author's followers when the post was collected (None: not known)."""
+    """The author's followers when the post was collected (None: not known). Where a
+    platform has no followers (news feeds; Reddit, where a subreddit's subscribers are the
+    audience), the audience the post reaches, or None."""
+    language: str = ""
+    """Language the platform declares for the post (BCP 47 tag as given, e.g. "en" or
+    "pt-BR"); empty when it declares none."""
     provenance: Provenance
 
 

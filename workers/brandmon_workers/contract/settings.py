@@ -17,13 +17,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from brandmon_workers.contract.analysis import AnalysisSpec, ScoringSpec
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.messages import Severity
-from brandmon_workers.contract.sources import InstagramSource, ReplaySource
+from brandmon_workers.contract.sources import (
+    BlueskySource,
+    InstagramSource,
+    MastodonSource,
+    RedditSource,
+    ReplaySource,
+    RssSource,
+)
 from brandmon_workers.contract.storage import S3Scope, home_prefix, parse_prefix
 from brandmon_workers.contract.topics import TopicNames
 
 ENV_PREFIX = "BRANDMON_"
 # Where the collector finds an instaloader session mounted from a Secret.
 INSTAGRAM_SESSION_PATH = "/var/run/brandmon/instagram/session"
+# Environment variables Kubernetes fills from a source's Secret references.
+MASTODON_TOKEN_ENV = "BRANDMON_MASTODON_TOKEN"  # noqa: S105 - a variable's name, not a token
+REDDIT_CLIENT_ID_ENV = "REDDIT_CLIENT_ID"
+REDDIT_CLIENT_SECRET_ENV = "REDDIT_CLIENT_SECRET"  # noqa: S105 - a variable's name
 
 
 class WebhookTarget(ApiModel):
@@ -56,6 +67,30 @@ class SourceSettings(ApiModel):
 
     replay: ReplaySource | None = None
     """Replay settings, for a replay source."""
+
+    rss: RssSource | None = None
+    """Feed settings, for a news source."""
+
+    mastodon: MastodonSource | None = None
+    """Mastodon settings, for a Mastodon source."""
+
+    reddit: RedditSource | None = None
+    """Reddit settings, for a Reddit source."""
+
+    bluesky: BlueskySource | None = None
+    """Jetstream settings, for a Bluesky source."""
+
+    record_path: str | None = None
+    """Also write every post sent as a replay-format line to this file (recording)."""
+
+    def kind(self) -> str:
+        """Return which kind of source this is, or "" unless exactly one kind is set."""
+        kinds = [
+            name
+            for name in ("instagram", "replay", "rss", "mastodon", "reddit", "bluesky")
+            if getattr(self, name) is not None
+        ]
+        return kinds[0] if len(kinds) == 1 else ""
 
 
 class S3Settings(ApiModel):

@@ -1,0 +1,1 @@
+"""Local stand-ins for the platforms collectors read (HTTP APIs, feeds, a WebSocket firehose)."""
