@@ -39,9 +39,9 @@ Responder = Callable[[Request], Reply]
 
 
 class HttpDouble:
-    """A threaded HTTP server on a free loopback port."""
+    """A threaded HTTP server on a free port (loopback unless a kind test gives its bridge)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, list[Reply] | Responder] = {}
         self.requests: list[Request] = []
         self._changed = threading.Condition()
@@ -74,7 +74,7 @@ class HttpDouble:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the tests check requests themselves."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

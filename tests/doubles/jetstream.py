@@ -65,7 +65,7 @@ def post_record(
 class JetstreamDouble:
     """A threaded WebSocket server playing Jetstream."""
 
-    def __init__(self, floor_us: int = 0) -> None:
+    def __init__(self, floor_us: int = 0, host: str = "127.0.0.1") -> None:
         self.floor_us = floor_us
         self._frames: list[Frame] = []
         self._changed = threading.Condition()
@@ -75,7 +75,7 @@ class JetstreamDouble:
         self.subscribed_at: list[float] = []
         """time.time() of each subscription."""
         self.sent = 0
-        self._server: Server = serve(self._handle, "127.0.0.1", 0, compression=None)
+        self._server: Server = serve(self._handle, host, 0, compression=None)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._closed = False
 

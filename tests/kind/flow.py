@@ -286,11 +286,11 @@ class Flow:
 
         eventually(rolled_out, timeout, f"{self.name}'s Deployments to roll out\n{self.tail()}")
 
-    def start_collection(self) -> str:
+    def start_collection(self, source: str = SOURCE) -> str:
         """Start a collection Job now (as `kubectl create job --from=cronjob/...`)."""
         job = f"{self.name}-now-{uuid.uuid4().hex[:6]}"
         self.stack.kubectl(
-            "create", "job", "-n", self.namespace, f"--from=cronjob/{self.name}-src-{SOURCE}", job
+            "create", "job", "-n", self.namespace, f"--from=cronjob/{self.name}-src-{source}", job
         )
         return job
 
@@ -323,9 +323,13 @@ class Flow:
         """Post ids in the scored-posts topic (a post may appear more than once)."""
         return self.read(TopicRole.SCORED_POSTS)
 
+    def deliveries(self) -> list[stack_demo.Delivery]:
+        """This flow's webhook deliveries, in order."""
+        return self.stack.deliveries(self.webhook_path)
+
     def delivered(self) -> list[str]:
         """Post ids of this flow's webhook deliveries, in order."""
-        return [d.post_id for d in self.stack.deliveries(self.webhook_path)]
+        return [d.post_id for d in self.deliveries()]
 
     def archived(self) -> list[str]:
         """Post ids in the monitor's S3 archive (a post archived twice appears twice)."""

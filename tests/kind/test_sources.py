@@ -1,15 +1,18 @@
-"""One monitor with every new source kind through the whole pipeline, on the local node.
+"""One monitor with every new source kind through the whole pipeline, on kind.
 
-A news feed, a Mastodon instance, Reddit and Jetstream are local doubles; everything else is
-real: the operator turns the monitor into three CronJobs and a Deployment, the node agent
-runs them (collection Jobs started as `kubectl create job --from=cronjob` does) and the
-analyzers, the engine and the notifier behind them, and every damaging post of every
-platform reaches the webhook exactly once, while each source reports in `status.sources`.
+A news feed, a Mastodon instance, Reddit and Jetstream are local doubles, listening on the
+host's address on the kind network (a bridge the test run created: the pods reach it, and
+nothing outside); everything else is real: the chart's operator turns the monitor into
+three CronJobs and a Deployment, the kubelet runs them (collection Jobs started as
+`kubectl create job --from=cronjob` does) and the analyzers, the engine and the notifier
+behind them, and every damaging post of every platform reaches the webhook exactly once,
+while each source reports in `status.sources`.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,23 +21,40 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from brandmon_devtools import demo
+from brandmon_devtools.kind import cluster
 from brandmon_workers.collector import feeds
 from tests.doubles.http import HttpDouble, Reply, Request
 from tests.doubles.jetstream import JetstreamDouble, commit, post_record
-from tests.platform.collecting import http_double
+from tests.kind.flow import Flow, monitor_manifest
 from tests.platform.conftest import eventually
-from tests.platform.flow import Flow, monitor_manifest
 
-__all__ = ["http_double"]
 RECALL = "The Northwind kettle recall is real, mine caught fire"
 BENIGN = "Tea with a Northwind teapot this afternoon"
 JSON = {"Content-Type": "application/json"}
 
 
+@pytest.fixture(scope="module")
+def bridge(kind_cluster: cluster.Cluster) -> str:
+    """The host's IPv4 address on the kind network: where the pods reach the doubles."""
+    done = subprocess.run(
+        [kind_cluster.docker, "network", "inspect", "kind", "--format",
+         "{{range .IPAM.Config}}{{.Gateway}} {{end}}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    addresses = [a for a in done.stdout.split() if a.count(".") == 3]  # IPv4, not IPv6
+    assert addresses, done.stdout
+    return addresses[0]
+
+
 @pytest.fixture
-def jetstream() -> Iterator[JetstreamDouble]:
-    with JetstreamDouble() as double:
+def http_double(bridge: str) -> Iterator[HttpDouble]:
+    with HttpDouble(host=bridge) as double:
+        yield double
+
+
+@pytest.fixture
+def jetstream(bridge: str) -> Iterator[JetstreamDouble]:
+    with JetstreamDouble(host=bridge) as double:
         yield double
 
 
@@ -89,11 +109,11 @@ def doubles(http: HttpDouble) -> None:
 
 
 def test_every_source_kind_alerts_once_per_damaging_post(
-    flow: Flow, kube: client.ApiClient, http_double: HttpDouble, jetstream: JetstreamDouble
+    flow: Flow, http_double: HttpDouble, jetstream: JetstreamDouble
 ) -> None:
     doubles(http_double)
     base = http_double.url
-    core = client.CoreV1Api(kube)
+    core = client.CoreV1Api(flow.kube)
     for name, data in {
         "mastodon-token": {"token": "mastodon-secret-token"},
         "reddit-app": {"REDDIT_CLIENT_ID": "app", "REDDIT_CLIENT_SECRET": "reddit-secret"},
@@ -114,13 +134,10 @@ def test_every_source_kind_alerts_once_per_damaging_post(
         {"name": "bluesky", "bluesky": {
             "terms": ["northwind"], "jetstreamUrl": jetstream.url, "appViewUrl": base}},
     ]  # fmt: skip
-    flow.apply(monitor_manifest(flow.name, flow.bucket, flow.namespace, sources=sources))
+    flow.apply(monitor_manifest(flow.name, sources=sources))
     flow.wait_ready()
 
-    jobs = [
-        demo.run_collection_now(kube, flow.namespace, f"{flow.name}-src-{s}")
-        for s in ("news", "mastodon", "reddit")
-    ]
+    jobs = [flow.start_collection(source) for source in ("news", "mastodon", "reddit")]
     jetstream.wait_for_subscriptions(1, timeout=180)
     now = int(time.time() * 1_000_000)
     did = "did:plc:kim00000000000000000000001"
@@ -141,14 +158,14 @@ def test_every_source_kind_alerts_once_per_damaging_post(
     def all_scored() -> bool:
         return len(set(flow.scored())) >= 8
 
-    eventually(all_scored, 120, f"8 posts scored\n{flow.node.tail()}")
+    eventually(all_scored, 120, f"8 posts scored\n{flow.tail()}")
     eventually(lambda: set(damaging.values()) <= set(flow.delivered()), 120, "the four alerts")
     delivered = Counter(flow.delivered())
     assert {post_id: delivered[post_id] for post_id in damaging.values()} == dict.fromkeys(
         damaging.values(), 1
     )
     assert len(delivered) == 4, f"only damaging posts alert: {delivered}"
-    platforms = {d["alert"]["post"]["platform"] for d in flow.deliveries}
+    platforms = {d.body["alert"]["post"]["platform"] for d in flow.deliveries()}
     assert platforms == {"news", "mastodon", "reddit", "bluesky"}
 
     chatter = [0.0]
