@@ -53,10 +53,12 @@ COPY devtools ./devtools
 # The project goes into site-packages as a wheel (not editable), so /src is not needed later;
 # its build backend comes from the wheelhouse too. Then what no process of the image uses
 # goes: kubernetes' asyncio client (nothing imports kubernetes.aio; 68 MB with bytecode),
-# the test suites of numpy, scipy and scikit-learn, botocore's models of AWS services other
-# than the two brandmon calls (S3, Rekognition) and those its credential providers call,
-# and C headers, Cython and stub files. Last, bytecode for what the processes import
-# (brandmon_devtools.containers.bytecode says why not all of it).
+# the test suites of numpy, scipy and scikit-learn and scikit-learn's sample datasets
+# (read only by its load_* functions), botocore's models of AWS services other than the
+# two brandmon calls (S3, Rekognition) and those its credential providers call, and C
+# headers, Cython and stub files. Then bytecode for what the processes import
+# (brandmon_devtools.containers.bytecode says why not all of it); last the development
+# tooling itself, which no pod runs.
 RUN if [ -f /wheelhouse/requirements.txt ]; then \
         python3 -m pip --python /opt/brandmon/bin/python install --no-index \
            --find-links /wheelhouse --no-deps --no-compile /src; \
@@ -67,12 +69,15 @@ RUN if [ -f /wheelhouse/requirements.txt ]; then \
     && rm -rf "$site/kubernetes/aio" \
     && find "$site/numpy" "$site/scipy" "$site/sklearn" -type d -name tests -prune \
        -exec rm -rf {} + \
+    && rm -rf "$site/sklearn/datasets/images" "$site/sklearn/datasets/data" \
+       "$site/sklearn/datasets/descr" \
     && find "$site/botocore/data" -mindepth 1 -maxdepth 1 -type d ! -name s3 \
        ! -name rekognition ! -name sts ! -name sso ! -name sso-oidc ! -name signin \
        -exec rm -rf {} + \
     && find "$site" -type f \( -name "*.pyi" -o -name "*.pxd" -o -name "*.pyx" \
        -o -name "*.h" -o -name "*.c" -o -name "*.cpp" \) -delete \
-    && /opt/brandmon/bin/python -m brandmon_devtools.containers.bytecode "$site"
+    && /opt/brandmon/bin/python -m brandmon_devtools.containers.bytecode "$site" \
+    && rm -rf "$site/brandmon_devtools" /opt/brandmon/bin/brandmon-platform
 
 
 FROM ${RUNTIME_IMAGE} AS runtime

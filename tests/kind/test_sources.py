@@ -138,7 +138,18 @@ def test_every_source_kind_alerts_once_per_damaging_post(
     flow.wait_ready()
 
     jobs = [flow.start_collection(source) for source in ("news", "mastodon", "reddit")]
-    jetstream.wait_for_subscriptions(1, timeout=180)
+    try:
+        jetstream.wait_for_subscriptions(1, timeout=180)
+    except TimeoutError as error:
+        logs = flow.stack.kubectl(
+            "logs",
+            "-n",
+            flow.namespace,
+            f"deploy/{flow.name}-src-bluesky",
+            "--tail=40",
+            check=False,
+        )
+        pytest.fail(f"{error}; the collector's log:\n{logs}\n{flow.tail()}")
     now = int(time.time() * 1_000_000)
     did = "did:plc:kim00000000000000000000001"
     jetstream.add(
@@ -178,10 +189,14 @@ def test_every_source_kind_alerts_once_per_damaging_post(
                 commit(did, int(time.time() * 1e6), f"3lnwchat{int(chatter[0])}", post_record("hi"))
             )
         statuses = flow.monitor().get("status", {}).get("sources", [])
+        last[:] = statuses
         found = {s["name"]: s["healthy"] for s in statuses}
-        return found if len(found) == 4 else {}
+        # The stream's health is its pod's readiness, which follows its first frames.
+        return found if len(found) == 4 and all(found.values()) else {}
 
-    assert eventually(reported, 120, "every source in status.sources") == dict.fromkeys(
-        ("news", "mastodon", "reddit", "bluesky"), True
-    )
+    last: list[Any] = []
+    try:
+        eventually(reported, 120, "every source healthy in status.sources")
+    except pytest.fail.Exception:
+        pytest.fail(f"not every source healthy in status.sources: {last}\n{flow.tail()}")
     assert "mastodon-secret-token" not in flow.operator_log()
