@@ -49,10 +49,11 @@ fmt: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 .PHONY: crds
-crds: venv ## regenerate crds/ and the chart's CRD template and values schema from their models
+crds: venv ## regenerate crds/ and the chart's CRD template, admission policy and values schema
 	$(BIN)/python -m brandmon_operator.crd > crds/brandmon.io_brandmonitors.yaml
 	$(BIN)/python -m brandmon_devtools.chart crd > charts/brandmon/templates/crd.yaml
 	$(BIN)/python -m brandmon_devtools.chart schema > charts/brandmon/values.schema.json
+	$(BIN)/python -m brandmon_devtools.chart admission > charts/brandmon/templates/admission.yaml
 
 .PHONY: docs
 docs: venv ## regenerate generated docs (operator settings) from their models

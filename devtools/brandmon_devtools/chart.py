@@ -10,6 +10,7 @@ Deployment and `OperatorSettings` drift apart.
 
     python -m brandmon_devtools.chart schema    # the values schema (JSON)
     python -m brandmon_devtools.chart crd       # the CRD template (YAML with Helm directives)
+    python -m brandmon_devtools.chart admission # the caps' admission policy template
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 from pydantic import Field
 
 from brandmon_operator import crd
+from brandmon_operator.caps import Caps, admission_policy
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.topics import TOPIC_PREFIX
 
@@ -248,6 +250,18 @@ class Rbac(ApiModel):
     (off: least privilege; such monitors stall with CredentialsUnavailable)."""
 
 
+class AdmissionPolicy(ApiModel):
+    """Enforcement of `caps` by the API server when monitors are written.
+
+    admissionregistration.k8s.io/v1 needs Kubernetes 1.30 or later; the operator enforces
+    the caps too, after the fact.
+    """
+
+    enabled: bool = True
+    """Install the ValidatingAdmissionPolicy, its binding and its parameters (a ConfigMap),
+    plus a ResourceQuota on BrandMonitors in each of watchNamespaces."""
+
+
 class ServiceAccount(ApiModel):
     """The operator's ServiceAccount."""
 
@@ -427,6 +441,13 @@ class ChartValues(ApiModel):
     affinity: Affinity = Affinity()
     """The operator Pod's affinity."""
 
+    caps: Caps = Caps()
+    """Limits on what each monitor and namespace may ask for (BRANDMON_OPERATOR_CAPS and
+    the admission policy's parameters); null lifts one."""
+
+    admission_policy: AdmissionPolicy = AdmissionPolicy()
+    """The ValidatingAdmissionPolicy that enforces the caps when monitors are written."""
+
     global_: dict[str, Any] = Field({}, alias="global")
     """Values a parent chart shares with its subcharts (unused here)."""
 
@@ -487,15 +508,106 @@ def render_crd_template() -> str:
     )
 
 
+ADMISSION_HEADER = (
+    "{{/* Generated from brandmon_operator.caps by `make crds`; do not edit.\n"
+    "     The caps (values: caps) enforced when BrandMonitors are written: a\n"
+    "     ValidatingAdmissionPolicy whose parameters are the ConfigMap below. Monitors per\n"
+    "     namespace are counted by a ResourceQuota in each watched namespace (a policy sees\n"
+    "     one object) and by the operator. */}}\n"
+)
+
+# Caps that CEL cannot check on one object; the operator and a ResourceQuota hold them.
+_NOT_PARAMETERS = ("maxMonitorsPerNamespace",)
+
+
+def render_admission_template() -> str:
+    """Return templates/admission.yaml: the caps' policy, binding, parameters and quotas."""
+    policy = yaml.safe_dump(
+        {"spec": {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}}
+         | admission_policy()},
+        sort_keys=False, width=100, allow_unicode=True,
+    )  # fmt: skip
+    policy = policy.replace("{{", '{{ "{{" }}')
+    skipped = " ".join(f'"{key}"' for key in _NOT_PARAMETERS)
+    labels = (
+        "  labels:\n"
+        '    {{- include "brandmon.labels" $ | nindent 4 }}\n'
+        "    app.kubernetes.io/component: admission\n"
+    )
+    return (
+        ADMISSION_HEADER
+        + "{{- if .Values.admissionPolicy.enabled }}\n"
+        + '{{- $name := printf "%s-caps" (include "brandmon.fullname" .) }}\n'
+        + "apiVersion: v1\n"
+        + "kind: ConfigMap\n"
+        + "metadata:\n"
+        + "  name: {{ $name }}\n"
+        + "  namespace: {{ .Release.Namespace }}\n"
+        + labels
+        + "data:\n"
+        + "  {{- range $key, $value := .Values.caps }}\n"
+        + f'  {{{{- if and (not (has $key (list {skipped}))) (not (kindIs "invalid" $value)) }}}}\n'
+        + "  {{ $key }}: {{ $value | int64 | toString | quote }}\n"
+        + "  {{- end }}\n"
+        + "  {{- end }}\n"
+        + "---\n"
+        + "apiVersion: admissionregistration.k8s.io/v1\n"
+        + "kind: ValidatingAdmissionPolicy\n"
+        + "metadata:\n"
+        + "  name: {{ $name }}\n"
+        + labels
+        + policy
+        + "---\n"
+        + "apiVersion: admissionregistration.k8s.io/v1\n"
+        + "kind: ValidatingAdmissionPolicyBinding\n"
+        + "metadata:\n"
+        + "  name: {{ $name }}\n"
+        + labels
+        + "spec:\n"
+        + "  policyName: {{ $name }}\n"
+        + "  validationActions: [Deny]\n"
+        + "  paramRef:\n"
+        + "    name: {{ $name }}\n"
+        + "    namespace: {{ .Release.Namespace }}\n"
+        + "    parameterNotFoundAction: Deny\n"
+        + "  {{- with .Values.watchNamespaces }}\n"
+        + "  matchResources:\n"
+        + "    namespaceSelector:\n"
+        + "      matchExpressions:\n"
+        + "        - key: kubernetes.io/metadata.name\n"
+        + "          operator: In\n"
+        + "          values: {{ toJson . }}\n"
+        + "  {{- end }}\n"
+        + "{{- $monitors := .Values.caps.maxMonitorsPerNamespace }}\n"
+        + '{{- if not (kindIs "invalid" $monitors) }}\n'
+        + "{{- range .Values.watchNamespaces }}\n"
+        + "---\n"
+        + "apiVersion: v1\n"
+        + "kind: ResourceQuota\n"
+        + "metadata:\n"
+        + "  name: {{ $name }}\n"
+        + "  namespace: {{ . }}\n"
+        + labels
+        + "spec:\n"
+        + "  hard:\n"
+        + "    count/brandmonitors.brandmon.io: {{ $monitors | int64 | toString | quote }}\n"
+        + "{{- end }}\n"
+        + "{{- end }}\n"
+        + "{{- end }}\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the values schema or the CRD template (`make crds`)."""
+    """Print the values schema, the CRD template or the admission template (`make crds`)."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["schema"]:
         sys.stdout.write(render_schema())
     elif args == ["crd"]:
         sys.stdout.write(render_crd_template())
+    elif args == ["admission"]:
+        sys.stdout.write(render_admission_template())
     else:
-        print("usage: python -m brandmon_devtools.chart {schema|crd}", file=sys.stderr)
+        print("usage: python -m brandmon_devtools.chart {schema|crd|admission}", file=sys.stderr)
         return 2
     return 0
 

@@ -25,6 +25,8 @@ local terminal = {
   ObjectNotOwned = true,
   ChildNotOwned = true,
   CredentialsUnavailable = true,
+  S3UriOutsideNamespace = true,
+  CapExceeded = true,
 }
 
 local function find(conditions, kind)

@@ -19,7 +19,7 @@ import kopf
 from kubernetes import client, config
 from pydantic import ValidationError
 
-from brandmon_operator import api, builders, credentials, reconcile, status, tenancy
+from brandmon_operator import api, builders, caps, credentials, reconcile, status, tenancy
 from brandmon_operator.cluster import Cluster, SecretUnavailable
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -199,9 +199,11 @@ def run_reconcile(
             )
         )
         return
-    refusal = tenancy.s3_refusal(monitor, settings)
+    refusal = tenancy.s3_refusal(monitor, settings) or _caps_refusal(
+        connections.cluster, monitor, body, settings
+    )
     if refusal is not None:
-        # Nothing is built or changed for a monitor reaching past its namespace (issue 16).
+        # Nothing is built or changed for a monitor reaching past its namespace or its caps.
         refused = [reconcile.Outcome(refusal)]
         desired = reconcile.desired_status(monitor, refused, current, status.now())
         if changes := status.status_patch(current, desired):
@@ -231,6 +233,21 @@ def run_reconcile(
         logger.warning("%s %s: %s", concern.type, concern.reason, concern.message)
     if any(o.retry for o in outcomes):
         raise kopf.TemporaryError("; ".join(c.reason for c in failed), delay=_backoff(retry))
+
+
+def _caps_refusal(
+    cluster: Cluster, monitor: builders.Monitor, body: kopf.Body, settings: OperatorSettings
+) -> status.Concern | None:
+    """Refuse a monitor over the administrator's caps, its namespace's count included."""
+    problems = caps.violations(monitor.spec, settings.caps)
+    if settings.caps.max_monitors_per_namespace is not None:
+        created = str(body.metadata.get("creationTimestamp", ""))
+        rank = caps.namespace_rank(
+            (created, monitor.name), cluster.list_monitors(monitor.namespace)
+        )
+        if problem := caps.namespace_violation(rank, settings.caps, monitor.namespace):
+            problems.append(problem)
+    return caps.refusal(problems, monitor.namespace)
 
 
 def _endpoint_slot(connections: Connections, monitor: builders.Monitor) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from brandmon_operator.caps import Caps
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.storage import parse_prefix
 from brandmon_workers.contract.topics import DEFAULT_PREFIX, TOPIC_PREFIX
@@ -105,6 +106,11 @@ class OperatorSettings(BaseSettings):
     """Reconciles of one namespace that may wait on Kafka or ksqlDB endpoints its monitors
     name (spec.connections) at the same time; more are retried later, so one tenant's
     slow endpoints hold at most this many of the operator's threads."""
+
+    caps: Caps = Caps()
+    """Limits on what each monitor and namespace may ask for, enforced at admission (the
+    chart's ValidatingAdmissionPolicy) and by the operator; JSON with camelCase keys, null
+    lifts a cap."""
 
     @field_validator("s3_allowed_prefixes")
     @classmethod

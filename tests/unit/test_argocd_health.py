@@ -67,15 +67,29 @@ def _stalled_reasons_in_operator() -> frozenset[str]:
     """Every reason the operator passes to a Concern with stalled=True (read from source)."""
     reasons = set()
     for path in (ROOT / "operator" / "brandmon_operator").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        # Reasons are literals or module constants (REASON = "...") passed by name.
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Concern")):
                 continue
             stalled = any(
                 k.arg == "stalled" and isinstance(k.value, ast.Constant) and k.value.value is True
                 for k in node.keywords
             )
-            if stalled and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
-                reasons.add(str(node.args[2].value))
+            if not stalled or len(node.args) < 3:
+                continue
+            reason = node.args[2]
+            if isinstance(reason, ast.Constant):
+                reasons.add(str(reason.value))
+            elif isinstance(reason, ast.Name) and reason.id in constants:
+                reasons.add(str(constants[reason.id]))
     return frozenset(reasons)
 
 

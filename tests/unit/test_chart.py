@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from brandmon_devtools import chart
 from brandmon_devtools.platform import pins
+from brandmon_operator.caps import Caps
 from brandmon_operator.settings import OperatorSettings, Resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,22 @@ def test_values_schema_is_fresh() -> None:
 def test_crd_template_is_fresh() -> None:
     committed = (CHART / "templates" / "crd.yaml").read_text()
     assert committed == chart.render_crd_template(), "templates/crd.yaml is stale: `make crds`"
+
+
+def test_admission_template_is_fresh() -> None:
+    committed = (CHART / "templates" / "admission.yaml").read_text()
+    assert committed == chart.render_admission_template(), (
+        "templates/admission.yaml is stale: `make crds`"
+    )
+
+
+def test_every_cap_reaches_the_operator_even_when_set_to_null() -> None:
+    # Helm drops a key set to null, so the helper lists every cap to pass null explicitly.
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    listed = re.search(r'define "brandmon.caps".*?range \$key := list ([^-]*?) -', helpers, re.S)
+    assert listed is not None
+    keys = re.findall(r'"(\w+)"', listed.group(1))
+    assert keys == [field.alias for field in Caps.model_fields.values()]
 
 
 def test_crd_template_is_the_generated_crd_behind_the_flags() -> None:

@@ -37,3 +37,13 @@ app.kubernetes.io/component: operator
 {{- $r := .Values.workers.resources -}}
 {{- dict "cpuRequest" ($r.requests.cpu | toString) "memoryRequest" ($r.requests.memory | toString) "cpuLimit" ($r.limits.cpu | toString) "memoryLimit" ($r.limits.memory | toString) | toJson -}}
 {{- end -}}
+
+{{/* BRANDMON_OPERATOR_CAPS: every cap, a null one lifted. Helm drops a key a user sets to
+     null, so each key is listed here (tests check the list against the operator's Caps). */}}
+{{- define "brandmon.caps" -}}
+{{- $caps := dict -}}
+{{- range $key := list "maxPartitions" "maxReplicationFactor" "maxRetentionHours" "maxSources" "maxRunsPerHour" "maxImageCallsPerHour" "maxMonitorsPerNamespace" -}}
+{{- $_ := set $caps $key (index $.Values.caps $key) -}}
+{{- end -}}
+{{- toJson $caps -}}
+{{- end -}}
