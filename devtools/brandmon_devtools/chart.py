@@ -24,6 +24,7 @@ from pydantic import Field
 
 from brandmon_operator import crd
 from brandmon_operator.caps import Caps, admission_policy
+from brandmon_operator.settings import ConnectionProfile
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.topics import TOPIC_PREFIX
 
@@ -401,6 +402,14 @@ class ChartValues(ApiModel):
 
     s3: S3 = S3()
     """Default S3 location."""
+
+    connection_profiles: dict[str, ConnectionProfile] = Field(default_factory=dict)
+    """Named connections monitors may choose with spec.connections.profile
+    (BRANDMON_OPERATOR_CONNECTION_PROFILES)."""
+
+    allow_custom_endpoints: bool = False
+    """Let monitors name their own endpoints in spec.connections
+    (BRANDMON_OPERATOR_ALLOW_CUSTOM_ENDPOINTS)."""
 
     topic_prefix: str = Field("brandmon", pattern=TOPIC_PREFIX)
     """Prefix of every Kafka topic the operator creates."""

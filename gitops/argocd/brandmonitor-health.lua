@@ -27,6 +27,7 @@ local terminal = {
   CredentialsUnavailable = true,
   S3UriOutsideNamespace = true,
   CapExceeded = true,
+  ConnectionNotAllowed = true,
 }
 
 local function find(conditions, kind)

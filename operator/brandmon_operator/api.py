@@ -272,6 +272,22 @@ class S3Connection(ApiModel):
 class ConnectionsSpec(ApiModel):
     """Overrides of the operator's default connections; unset parts use the defaults."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": _rules(
+            (
+                "!has(self.profile) || (!has(self.kafka) && !has(self.ksqldb) && !has(self.s3))",
+                "connections.profile cannot be combined with kafka, ksqldb or s3: the "
+                "administrator's profile names every connection",
+                ".profile",
+            ),
+        ),
+    }
+
+    profile: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63)
+    """Name of a connection profile the administrator defined (the operator's
+    connectionProfiles): its Kafka, ksqlDB and S3 connections replace the defaults. The only
+    way to leave the defaults unless the administrator allows custom endpoints."""
+
     kafka: KafkaConnection | None = None
     """Kafka cluster."""
 

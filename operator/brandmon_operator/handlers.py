@@ -199,9 +199,14 @@ def run_reconcile(
             )
         )
         return
-    refusal = tenancy.s3_refusal(monitor, settings) or _caps_refusal(
-        connections.cluster, monitor, body, settings
-    )
+    resolved = tenancy.resolve_connections(monitor, settings)
+    if isinstance(resolved, status.Concern):
+        refusal: status.Concern | None = resolved
+    else:
+        monitor = resolved
+        refusal = tenancy.s3_refusal(monitor, settings) or _caps_refusal(
+            connections.cluster, monitor, body, settings
+        )
     if refusal is not None:
         # Nothing is built or changed for a monitor reaching past its namespace or its caps.
         refused = [reconcile.Outcome(refusal)]
@@ -253,8 +258,9 @@ def _caps_refusal(
 def _endpoint_slot(connections: Connections, monitor: builders.Monitor) -> Any:
     """Hold one of the namespace's slots while its own endpoints are called."""
     chosen = monitor.spec.connections
-    if chosen.kafka is None and chosen.ksqldb is None:
-        return contextlib.nullcontext()  # the operator's own endpoints: no tenant's choice
+    if chosen.profile is not None or (chosen.kafka is None and chosen.ksqldb is None):
+        # The operator's own endpoints or an administrator's profile: no tenant's choice.
+        return contextlib.nullcontext()
     return connections.slots.slot(monitor.namespace)
 
 
@@ -306,6 +312,15 @@ def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> No
     except ValidationError:
         logger.warning("unreadable spec: nothing to clean up outside Kubernetes")
         return
+    resolved = tenancy.resolve_connections(monitor, settings)
+    if isinstance(resolved, status.Concern):
+        # A refused monitor built nothing; one whose profile was withdrawn since cannot be
+        # reached any more: say so and let the deletion go.
+        message = f"cleanup skipped, nothing outside Kubernetes released: {resolved.message}"
+        logger.warning("%s", message)
+        kopf.event(body, type="Warning", reason="CleanupSkipped", message=message)
+        return
+    monitor = resolved
     names = reconcile.topic_names(monitor, settings)
     try:
         kafka, ksqldb = connections.kafka(monitor), connections.ksqldb(monitor)

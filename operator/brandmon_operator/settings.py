@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from brandmon_operator.api import KafkaConnection, KsqlDbConnection, S3Connection
 from brandmon_operator.caps import Caps
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.storage import parse_prefix
@@ -36,6 +37,29 @@ class Resources(ApiModel):
             "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
             "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
         }
+
+
+class ConnectionProfile(ApiModel):
+    """Connections an administrator defines, which monitors use by name.
+
+    Monitors choose one with spec.connections.profile; unset parts are the defaults.
+    """
+
+    kafka: KafkaConnection | None = None
+    """Kafka cluster."""
+
+    ksqldb: KsqlDbConnection | None = None
+    """ksqlDB server."""
+
+    s3: S3Connection | None = None
+    """S3 for media and archives."""
+
+    namespaces: list[str] = Field(default=["*"], min_length=1)
+    """Namespaces whose monitors may use the profile ("*": every namespace)."""
+
+    def allows(self, namespace: str) -> bool:
+        """Return whether monitors in `namespace` may use the profile."""
+        return "*" in self.namespaces or namespace in self.namespaces
 
 
 class OperatorSettings(BaseSettings):
@@ -106,6 +130,15 @@ class OperatorSettings(BaseSettings):
     """Reconciles of one namespace that may wait on Kafka or ksqlDB endpoints its monitors
     name (spec.connections) at the same time; more are retried later, so one tenant's
     slow endpoints hold at most this many of the operator's threads."""
+
+    connection_profiles: dict[str, ConnectionProfile] = {}
+    """Named connections monitors may choose with spec.connections.profile, e.g.
+    {"eu": {"kafka": {"bootstrapServers": "kafka.eu.svc:9092"}, "namespaces": ["shop"]}}."""
+
+    allow_custom_endpoints: bool = False
+    """Let monitors name their own Kafka, ksqlDB and S3 endpoints in spec.connections. Off,
+    a monitor reaches only the defaults and the profiles it is allowed; one naming an
+    endpoint is refused (ConnectionsAllowed=False, Stalled) and nothing is called."""
 
     caps: Caps = Caps()
     """Limits on what each monitor and namespace may ask for, enforced at admission (the

@@ -1,5 +1,11 @@
 """Pure checks that keep a monitor inside its tenant, run before anything is built for it.
 
+Connections: a monitor reaches the operator's default endpoints or a connection profile the
+administrator allowed its namespace (`BRANDMON_OPERATOR_CONNECTION_PROFILES`); naming its own
+Kafka, ksqlDB or S3 endpoint needs `BRANDMON_OPERATOR_ALLOW_CUSTOM_ENDPOINTS`. A profile is
+resolved here into the spec's connections, so everything downstream (clients, worker
+settings, the S3 scope, cleanup) sees the endpoints the administrator wrote.
+
 S3: every s3:// URI a spec names must lie in the scope its workers get (the same
 `WorkerSettings.s3_scope()` the builders render): the monitor's own
 `s3://<bucket>/<namespace>/`, plus the prefixes an administrator allowed its namespace
@@ -11,12 +17,55 @@ for what only they see (image references inside recordings, media URIs in Kafka)
 
 from __future__ import annotations
 
-from brandmon_operator import builders, status
+import dataclasses
+
+from brandmon_operator import api, builders, status
 from brandmon_operator.settings import OperatorSettings
 from brandmon_workers.contract.storage import S3Scope
 
 S3_SCOPED = "S3Scoped"
 S3_REFUSED = "S3UriOutsideNamespace"
+CONNECTIONS_ALLOWED = "ConnectionsAllowed"
+CONNECTION_REFUSED = "ConnectionNotAllowed"
+
+
+def resolve_connections(
+    monitor: builders.Monitor, settings: OperatorSettings
+) -> builders.Monitor | status.Concern:
+    """Return the monitor with its profile's connections in place, or the refusal."""
+    chosen = monitor.spec.connections
+    if chosen.profile is not None:
+        profile = settings.connection_profiles.get(chosen.profile)
+        if profile is None or not profile.allows(monitor.namespace):
+            usable = sorted(
+                name
+                for name, p in settings.connection_profiles.items()
+                if p.allows(monitor.namespace)
+            )
+            return _refused(
+                f"spec.connections.profile: no connection profile {chosen.profile!r} for "
+                f"namespace {monitor.namespace} (its profiles: {', '.join(usable) or 'none'})"
+            )
+        resolved = api.ConnectionsSpec(
+            profile=chosen.profile, kafka=profile.kafka, ksqldb=profile.ksqldb, s3=profile.s3
+        )
+        spec = monitor.spec.model_copy(update={"connections": resolved})
+        return dataclasses.replace(monitor, spec=spec)
+    named = [kind for kind in ("kafka", "ksqldb", "s3") if getattr(chosen, kind) is not None]
+    if named and not settings.allow_custom_endpoints:
+        return _refused(
+            "; ".join(f"spec.connections.{kind}" for kind in named)
+            + ": monitors may not name their own endpoints here; use the defaults or "
+            "spec.connections.profile (the administrator's connection profiles)"
+        )
+    return monitor
+
+
+def _refused(message: str) -> status.Concern:
+    return status.Concern(
+        CONNECTIONS_ALLOWED, False, CONNECTION_REFUSED, message + "; nothing was built",
+        stalled=True,
+    )  # fmt: skip
 
 
 def s3_uris(monitor: builders.Monitor) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ own namespace only, to Kubernetes' `edit` role and the chart's BrandMonitor edit
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -268,6 +269,7 @@ def test_one_tenants_hanging_endpoints_do_not_stall_another_tenant(
         run_operator(
             f"{noisy.namespace},{quiet.namespace}", resync_seconds=3,
             concurrent_reconciles="4", outbound_deadline_seconds="3",
+            allow_custom_endpoints="true",  # an administrator who lets tenants name servers
         )  # fmt: skip
         for i in range(6):
             noisy.create_monitor(ksqldb_monitor(f"m{i}", drip.url if i % 2 else flood.url))
@@ -333,7 +335,7 @@ def test_the_operator_never_sends_a_secret_to_an_endpoint_its_owner_did_not_list
     assert denied.value.status == 403
     listener = Listener()
     try:
-        run_operator(tenant.namespace, resync_seconds=2)
+        run_operator(tenant.namespace, resync_seconds=2, allow_custom_endpoints="true")
         body = ksqldb_monitor("acme", listener.url)
         body["spec"]["connections"]["ksqldb"]["credentialsSecretRef"] = {
             "name": "ksql-admin", "key": "credentials"}  # fmt: skip
@@ -350,3 +352,46 @@ def test_the_operator_never_sends_a_secret_to_an_endpoint_its_owner_did_not_list
         assert not [h for h in listener.headers if "Authorization" in h]
     finally:
         listener.close()
+
+
+def test_tenants_reach_only_the_endpoints_an_administrator_defined(
+    kube: client.ApiClient, tenants: Callable[..., Tenant], ksqldb: KsqlDbDouble,
+    run_operator: Callable[..., OperatorProcess],
+) -> None:  # fmt: skip
+    member, outsider = tenants(unique("t")), tenants(unique("u"))
+    default = Listener()  # the operator's default ksqlDB: nothing here should reach it
+    try:
+        profiles = {"analytics": {"ksqldb": {"url": ksqldb.url}, "namespaces": [member.namespace]}}
+        run_operator(
+            f"{member.namespace},{outsider.namespace}", resync_seconds=2,
+            ksqldb_url=default.url, connection_profiles=json.dumps(profiles),
+        )  # fmt: skip
+        chosen = ksqldb_monitor("acme")
+        chosen["spec"]["connections"] = {"profile": "analytics"}
+        member.create_monitor(chosen)
+        eventually(lambda: is_ready(kube, member.namespace, "acme"), what="the profile's monitor")
+        prefix = ksql.object_prefix(member.namespace, "acme")
+        assert any(name.startswith(prefix) for name in live_names(ksqldb))
+        outsider.create_monitor(chosen)
+        # Endpoints named in the spec itself are refused without an administrator's consent.
+        member.create_monitor(ksqldb_monitor("own", default.url))
+        for tenant, name, field in (
+            (outsider, "acme", "spec.connections.profile"),
+            (member, "own", "spec.connections.ksqldb"),
+        ):
+
+            def refused_monitor(t: Tenant = tenant, n: str = name) -> bool:
+                return reason(kube, t.namespace, n, "ConnectionsAllowed") == "ConnectionNotAllowed"
+
+            eventually(refused_monitor, what=f"{name} in {tenant.namespace} to be refused")
+            assert message_of(kube, tenant.namespace, name, "ConnectionsAllowed").startswith(field)
+        assert default.headers == []
+        # A profile names every connection: the API server refuses mixing in one's own.
+        mixed = ksqldb_monitor("mixed", default.url)
+        mixed["spec"]["connections"]["profile"] = "analytics"
+        with pytest.raises(ApiException) as refused:
+            member.create_monitor(mixed)
+        assert refused.value.status == 422
+        assert "spec.connections.profile" in str(refused.value.body)
+    finally:
+        default.close()

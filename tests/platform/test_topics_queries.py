@@ -196,7 +196,7 @@ def test_partition_decrease_is_refused_and_nothing_is_sent(
 def test_kafka_unreachable_is_retried_and_shown(
     kube: client.ApiClient, namespace: str, run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
-    run_operator(namespace)
+    run_operator(namespace, allow_custom_endpoints="true")
     body = sample()
     body["spec"]["connections"] = {"kafka": {"bootstrapServers": "127.0.0.1:1"}}
     create_monitor(kube, namespace, body)
@@ -380,7 +380,7 @@ def test_delete_with_delete_policy_removes_topics_and_ksql_sinks(
 def test_unmanaged_annotation_lets_a_monitor_go_without_kafka(
     kube: client.ApiClient, namespace: str, run_operator: Callable[..., OperatorProcess],
 ) -> None:  # fmt: skip
-    run_operator(namespace)
+    run_operator(namespace, allow_custom_endpoints="true")
     body = sample()
     body["spec"]["deletionPolicy"] = "Delete"
     body["spec"]["connections"] = {"kafka": {"bootstrapServers": "127.0.0.1:1"}}

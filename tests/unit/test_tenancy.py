@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from brandmon_operator import api, builders, tenancy
+from brandmon_operator import api, builders, status, tenancy
 from brandmon_operator.settings import OperatorSettings
 from brandmon_workers.contract.settings import WorkerSettings
 
@@ -96,3 +96,77 @@ def test_workers_get_the_same_scope_from_the_operator(monkeypatch: pytest.Monkey
     scope = WorkerSettings().s3_scope()  # from the environment
     assert scope == tenancy.s3_scope(monitor(), settings)
     assert (scope.home, scope.read_only) == ("s3://brandmon/tenant-a/", ("s3://shared/a/",))
+
+
+def with_connections(connections: dict[str, object], namespace: str = "shop") -> builders.Monitor:
+    spec = {
+        "brand": "ACME",
+        "sources": [{"name": "ig", "instagram": {"profiles": ["acme"]}}],
+        "connections": connections,
+    }
+    return builders.Monitor(namespace, "acme", "uid", 1, api.BrandMonitorSpec.model_validate(spec))
+
+
+PROFILES = OperatorSettings(
+    connection_profiles={
+        "eu": {
+            "kafka": {"bootstrapServers": "kafka.eu.svc:9092"},
+            "s3": {"bucket": "media-eu"},
+            "namespaces": ["shop"],
+        },
+        "shared": {"ksqldb": {"url": "https://ksqldb.infra.svc:8088"}},
+    }
+)
+
+
+def test_a_profile_replaces_the_connections_with_the_administrators() -> None:
+    resolved = tenancy.resolve_connections(with_connections({"profile": "eu"}), PROFILES)
+    assert isinstance(resolved, builders.Monitor)
+    chosen = resolved.spec.connections
+    assert chosen.profile == "eu"
+    assert chosen.kafka is not None
+    assert chosen.kafka.bootstrap_servers == "kafka.eu.svc:9092"
+    assert chosen.ksqldb is None  # unset parts stay the defaults
+    # Workers and the S3 scope follow the profile's endpoints.
+    worker = builders.worker_settings(resolved, PROFILES)
+    assert worker.kafka_bootstrap_servers == "kafka.eu.svc:9092"
+    assert worker.s3_scope().home == "s3://media-eu/shop/"
+
+
+def test_a_profile_is_only_for_the_namespaces_it_lists() -> None:
+    refused = tenancy.resolve_connections(with_connections({"profile": "eu"}, "other"), PROFILES)
+    assert isinstance(refused, status.Concern)
+    assert (refused.type, refused.reason, refused.stalled) == (
+        "ConnectionsAllowed", "ConnectionNotAllowed", True,
+    )  # fmt: skip
+    assert refused.message.startswith(
+        "spec.connections.profile: no connection profile 'eu' for namespace other "
+        "(its profiles: shared)"
+    )
+    unknown = tenancy.resolve_connections(with_connections({"profile": "nope"}), PROFILES)
+    assert isinstance(unknown, status.Concern)
+    assert "(its profiles: eu, shared)" in unknown.message
+
+
+@pytest.mark.parametrize(
+    ("connections", "field"),
+    [
+        ({"kafka": {"bootstrapServers": "evil.example:9092"}}, "spec.connections.kafka"),
+        ({"ksqldb": {"url": "http://127.0.0.1:1"}}, "spec.connections.ksqldb"),
+        ({"s3": {"bucket": "other-tenant"}}, "spec.connections.s3"),
+    ],
+)
+def test_endpoints_a_tenant_names_need_the_administrators_consent(
+    connections: dict[str, object], field: str
+) -> None:
+    monitor = with_connections(connections)
+    refused = tenancy.resolve_connections(monitor, OperatorSettings())
+    assert isinstance(refused, status.Concern)
+    assert refused.message.startswith(f"{field}: monitors may not name their own endpoints")
+    allowed = OperatorSettings(allow_custom_endpoints=True)
+    assert tenancy.resolve_connections(monitor, allowed) is monitor
+
+
+def test_the_defaults_need_no_consent() -> None:
+    monitor = with_connections({})
+    assert tenancy.resolve_connections(monitor, OperatorSettings()) is monitor

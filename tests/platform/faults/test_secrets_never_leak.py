@@ -60,7 +60,7 @@ def test_operator_failure_paths_never_show_secret_values(
         core.create_namespaced_secret(namespace, client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, annotations=released),
             string_data={key: value}))  # fmt: skip
-    operator = run_operator(namespace, resync_seconds=5)
+    operator = run_operator(namespace, resync_seconds=5, allow_custom_endpoints="true")
     body = sample()
     body["spec"]["connections"] = {
         "kafka": {"bootstrapServers": "127.0.0.1:1",
