@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field
 
-from brandmon_operator import crd
+from brandmon_operator import crd, secret_access
 from brandmon_operator.caps import Caps, admission_policy
 from brandmon_operator.settings import ConnectionProfile
 from brandmon_workers.contract.base import ApiModel
@@ -518,11 +518,12 @@ def render_crd_template() -> str:
 
 
 ADMISSION_HEADER = (
-    "{{/* Generated from brandmon_operator.caps by `make crds`; do not edit.\n"
-    "     The caps (values: caps) enforced when BrandMonitors are written: a\n"
-    "     ValidatingAdmissionPolicy whose parameters are the ConfigMap below. Monitors per\n"
-    "     namespace are counted by a ResourceQuota in each watched namespace (a policy sees\n"
-    "     one object) and by the operator. */}}\n"
+    "{{/* Generated from brandmon_operator.caps and .secret_access by `make crds`; do not\n"
+    "     edit. Checks when BrandMonitors are written: the caps (values: caps), by a\n"
+    "     ValidatingAdmissionPolicy whose parameters are the ConfigMap below, and that the\n"
+    "     author may read every Secret the monitor names. Monitors per namespace are counted\n"
+    "     by a ResourceQuota in each watched namespace (a policy sees one object) and by the\n"
+    "     operator. */}}\n"
 )
 
 # Caps that CEL cannot check on one object; the operator and a ResourceQuota hold them.
@@ -537,6 +538,9 @@ def render_admission_template() -> str:
         sort_keys=False, width=100, allow_unicode=True,
     )  # fmt: skip
     policy = policy.replace("{{", '{{ "{{" }}')
+    secrets_policy = yaml.safe_dump(
+        {"spec": secret_access.admission_policy()}, sort_keys=False, width=100, allow_unicode=True
+    ).replace("{{", '{{ "{{" }}')
     skipped = " ".join(f'"{key}"' for key in _NOT_PARAMETERS)
     labels = (
         "  labels:\n"
@@ -547,6 +551,7 @@ def render_admission_template() -> str:
         ADMISSION_HEADER
         + "{{- if .Values.admissionPolicy.enabled }}\n"
         + '{{- $name := printf "%s-caps" (include "brandmon.fullname" .) }}\n'
+        + '{{- $secrets := printf "%s-secret-access" (include "brandmon.fullname" .) }}\n'
         + "apiVersion: v1\n"
         + "kind: ConfigMap\n"
         + "metadata:\n"
@@ -579,6 +584,30 @@ def render_admission_template() -> str:
         + "    name: {{ $name }}\n"
         + "    namespace: {{ .Release.Namespace }}\n"
         + "    parameterNotFoundAction: Deny\n"
+        + "  {{- with .Values.watchNamespaces }}\n"
+        + "  matchResources:\n"
+        + "    namespaceSelector:\n"
+        + "      matchExpressions:\n"
+        + "        - key: kubernetes.io/metadata.name\n"
+        + "          operator: In\n"
+        + "          values: {{ toJson . }}\n"
+        + "  {{- end }}\n"
+        + "---\n"
+        + "apiVersion: admissionregistration.k8s.io/v1\n"
+        + "kind: ValidatingAdmissionPolicy\n"
+        + "metadata:\n"
+        + "  name: {{ $secrets }}\n"
+        + labels
+        + secrets_policy
+        + "---\n"
+        + "apiVersion: admissionregistration.k8s.io/v1\n"
+        + "kind: ValidatingAdmissionPolicyBinding\n"
+        + "metadata:\n"
+        + "  name: {{ $secrets }}\n"
+        + labels
+        + "spec:\n"
+        + "  policyName: {{ $secrets }}\n"
+        + "  validationActions: [Deny]\n"
         + "  {{- with .Values.watchNamespaces }}\n"
         + "  matchResources:\n"
         + "    namespaceSelector:\n"

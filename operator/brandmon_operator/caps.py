@@ -188,6 +188,27 @@ def refusal(problems: list[str], namespace: str) -> status.Concern | None:
 _MINUTE_FIELD = r"s.schedule.find('^[^\\s]+')"
 
 
+# What both of the chart's policies check: writes of a BrandMonitor's spec. Writes that keep
+# the spec (the operator adding or removing its finalizer, labels, annotations) pass, so a
+# monitor over a cap lowered since can still be cleaned up and deleted.
+MONITOR_SPEC_WRITES: dict[str, Any] = {
+    "failurePolicy": "Fail",
+    "matchConstraints": {
+        "resourceRules": [
+            {
+                "apiGroups": ["brandmon.io"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["brandmonitors"],
+            }
+        ]
+    },
+    "matchConditions": [
+        {"name": "spec-written", "expression": "oldObject == null || object.spec != oldObject.spec"}
+    ],
+}
+
+
 def _fires(item: str) -> str:
     """CEL: whether minute `x` is selected by one item of the minute field (`item`)."""
     base = f"{item}.split('/')[0]"
@@ -300,18 +321,7 @@ def admission_policy() -> dict[str, Any]:
         f"!has(params.data.{runs}) ? [] : object.spec.sources.filter(s, ({polled}) && "
         f"{_runs_per_hour_cel()} > {_param(runs)}).map(s, s.name)"
     )
-    return {
-        "failurePolicy": "Fail",
-        "matchConstraints": {
-            "resourceRules": [
-                {
-                    "apiGroups": ["brandmon.io"],
-                    "apiVersions": ["*"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": ["brandmonitors"],
-                }
-            ]
-        },
+    return MONITOR_SPEC_WRITES | {
         "variables": [{"name": "tooFrequent", "expression": too_frequent}],
         "validations": validations,
     }
