@@ -259,8 +259,14 @@ class AdmissionPolicy(ApiModel):
     """
 
     enabled: bool = True
-    """Install the ValidatingAdmissionPolicy, its binding and its parameters (a ConfigMap),
-    plus a ResourceQuota on BrandMonitors in each of watchNamespaces."""
+    """Install the ValidatingAdmissionPolicies (caps, and Secrets the author may read), the
+    binding of each and the caps' parameters (a ConfigMap)."""
+
+    namespace_quotas: bool = False
+    """Also put a ResourceQuota of caps.maxMonitorsPerNamespace BrandMonitors in each of
+    watchNamespaces. Off by default: Kubernetes counts a new CRD's objects only at the
+    quota controller's next full resync (5 minutes by default), and until then it refuses
+    every BrandMonitor in those namespaces."""
 
 
 class ServiceAccount(ApiModel):
@@ -522,8 +528,8 @@ ADMISSION_HEADER = (
     "     edit. Checks when BrandMonitors are written: the caps (values: caps), by a\n"
     "     ValidatingAdmissionPolicy whose parameters are the ConfigMap below, and that the\n"
     "     author may read every Secret the monitor names. Monitors per namespace are counted\n"
-    "     by a ResourceQuota in each watched namespace (a policy sees one object) and by the\n"
-    "     operator. */}}\n"
+    "     by the operator and, with admissionPolicy.namespaceQuotas, by a ResourceQuota in\n"
+    "     each watched namespace (a policy sees one object). */}}\n"
 )
 
 # Caps that CEL cannot check on one object; the operator and a ResourceQuota hold them.
@@ -617,7 +623,8 @@ def render_admission_template() -> str:
         + "          values: {{ toJson . }}\n"
         + "  {{- end }}\n"
         + "{{- $monitors := .Values.caps.maxMonitorsPerNamespace }}\n"
-        + '{{- if not (kindIs "invalid" $monitors) }}\n'
+        + "{{- $quotas := .Values.admissionPolicy.namespaceQuotas }}\n"
+        + '{{- if and $quotas (not (kindIs "invalid" $monitors)) }}\n'
         + "{{- range .Values.watchNamespaces }}\n"
         + "---\n"
         + "apiVersion: v1\n"

@@ -15,7 +15,8 @@ chart value `caps`), and they hold twice:
 Both sides compute the same numbers, and `tests/platform/test_caps.py` checks that the API
 server and `violations()` agree on every case. Monitors per namespace cannot be counted by
 CEL (a policy sees one object); the operator enforces that cap by creation order, and the
-chart adds a ResourceQuota (`count/brandmonitors.brandmon.io`) to each watched namespace.
+chart can add a ResourceQuota (`count/brandmonitors.brandmon.io`) to each watched namespace
+(`admissionPolicy.namespaceQuotas`).
 """
 
 from __future__ import annotations

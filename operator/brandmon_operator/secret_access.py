@@ -140,17 +140,18 @@ def admission_policy() -> dict[str, Any]:
                 "expression": f"oldObject == null ? [] : {_names_cel('oldObject')}",
             },
             {
-                "name": "unreadable",
-                "expression": f"variables.named.filter(n, !(n in variables.before) && !{readable})",
+                "name": "added",
+                "expression": "variables.named.filter(n, !(n in variables.before))",
             },
         ],
         "validations": [
             {
-                "expression": "size(variables.unreadable) == 0",
+                "expression": f"variables.added.all(n, {readable})",
+                # A message cannot ask the authorizer again: it names every added Secret.
                 "messageExpression": (
-                    "'spec names Secrets that ' + request.userInfo.username + ' may not read "
-                    "in namespace ' + request.namespace + ': ' + variables.unreadable.join(', ') "
-                    "+ ' (a monitor may use only Secrets its author can get)'"
+                    "request.userInfo.username + ' may not read every Secret this monitor newly "
+                    "names in namespace ' + request.namespace + ' (' + variables.added.join(', ') "
+                    "+ '): a monitor may use only Secrets its author can get'"
                 ),
                 "reason": "Forbidden",
             }

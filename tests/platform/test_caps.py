@@ -10,7 +10,7 @@ later), building nothing for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -86,7 +86,9 @@ def refusal(tenant: Tenant, body: dict[str, Any], *, dry_run: bool = True) -> st
 
 
 @pytest.fixture
-def admission(kube: client.ApiClient, helm: Helm) -> Iterator[Callable[..., None]]:  # noqa: F811
+def admission(
+    kube: client.ApiClient, helm: Helm, brandmonitor_crd: str,  # noqa: F811
+) -> Callable[..., None]:  # fmt: skip
     """Install the chart's admission objects for some namespaces, as helm renders them."""
     admission_api = client.AdmissionregistrationV1Api(kube)
     core = client.CoreV1Api(kube)
@@ -120,12 +122,23 @@ def admission(kube: client.ApiClient, helm: Helm) -> Iterator[Callable[..., None
 
         eventually(checked, what="the API server to type-check the policy")
 
-    yield install
-    for kind, name in installed:
-        if kind == "ValidatingAdmissionPolicy":
-            admission_api.delete_validating_admission_policy(name)
-        elif kind == "ValidatingAdmissionPolicyBinding":
-            admission_api.delete_validating_admission_policy_binding(name)
+        def counted() -> bool:
+            # Until the quota controller has counted, the API server refuses every monitor.
+            quotas = [
+                core.read_namespaced_resource_quota(name, namespace)
+                for namespace in namespaces
+                for kind, name in installed
+                if kind == "ResourceQuota"
+            ]
+            return all(q.status and q.status.used is not None for q in quotas)
+
+        eventually(counted, what="the quota controller to count monitors")
+
+    # The cluster-wide policies stay until the platform goes: their bindings match only the
+    # test's namespaces, which are deleted. Deleting the last policy with a ConfigMap
+    # paramKind stops the API server's ConfigMap informer, and in our runs one started again
+    # for a later test answered "no params found" for over a minute.
+    return install
 
 
 def test_the_policy_type_checks_against_the_crd(
@@ -151,10 +164,13 @@ def test_the_api_server_and_the_operator_agree_on_every_cap(
 ) -> None:  # fmt: skip
     tenant = tenants(unique("t"))
     admission([tenant.namespace])
-    eventually(
-        lambda: refusal(tenant, monitor("probe", {"topics": {"partitions": 13}})),
-        what="the policy to be enforced",
-    )
+
+    def enforced() -> bool:
+        # Until the API server sees the parameters, the policy refuses everything.
+        found = refusal(tenant, monitor("probe", {"topics": {"partitions": 13}}))
+        return found is not None and "administrator's cap" in found
+
+    eventually(enforced, what="the policy to be enforced")
     defaults = caps.Caps()
     for what, changes, named in CASES:
         body = monitor("acme", changes)
@@ -176,14 +192,9 @@ def test_a_tenant_cannot_create_more_monitors_than_the_quota(
     admission: Callable[..., None],
 ) -> None:  # fmt: skip
     tenant = tenants(unique("t"))
-    admission([tenant.namespace], "caps.maxMonitorsPerNamespace=1")
-    core = client.CoreV1Api(kube)
-
-    def counted() -> bool:
-        quota = core.list_namespaced_resource_quota(tenant.namespace).items[0]
-        return bool(quota.status and quota.status.used is not None)
-
-    eventually(counted, what="the quota controller to count monitors")
+    admission(
+        [tenant.namespace], "caps.maxMonitorsPerNamespace=1", "admissionPolicy.namespaceQuotas=true"
+    )
     assert refusal(tenant, monitor("first", {}), dry_run=False) is None
     refused = refusal(tenant, monitor("second", {}), dry_run=False)
     assert refused is not None
@@ -239,3 +250,53 @@ def test_the_operator_runs_only_the_oldest_monitors_of_a_namespace(
     assert is_ready(kube, tenant.namespace, "first")  # the older one is not pushed out
     tenant.delete_monitor("first")
     eventually(lambda: is_ready(kube, tenant.namespace, "second"), what="the second to run")
+
+
+def test_a_monitor_may_name_only_secrets_its_author_can_read(
+    kube: client.ApiClient, tenants: Callable[..., Tenant],  # noqa: F811
+    admission: Callable[..., None],
+) -> None:  # fmt: skip
+    editor = tenants(unique("t"), edit=False)  # BrandMonitors only: no Secrets
+    admission([editor.namespace])
+    core = client.CoreV1Api(kube)
+    for name in ("pr-webhook", "platform-hook"):  # the platform team's, in the tenant's namespace
+        core.create_namespaced_secret(editor.namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name), string_data={"url": "https://hooks.example/x"}
+        ))  # fmt: skip
+    hooked = monitor("acme", {})
+    hooked["spec"]["alerts"] = {"webhooks": [
+        {"name": "pr", "urlSecretRef": {"name": "pr-webhook", "key": "url"}}]}  # fmt: skip
+
+    def enforced() -> str | None:
+        # Until the API server sees the caps' parameters, that policy refuses everything.
+        found = refusal(editor, hooked)
+        return found if found and "newly names" in found else None
+
+    refused = eventually(enforced, what="the Secret-access policy to be enforced")
+    assert f"{editor.user} may not read every Secret this monitor newly names" in refused
+    assert f"namespace {editor.namespace} (pr-webhook)" in refused
+    # Set up by someone who may read it, the monitor stays editable by the tenant ...
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        api.GROUP, api.VERSION, editor.namespace, api.PLURAL, hooked
+    )
+    objects = client.CustomObjectsApi(editor.api)
+    objects.patch_namespaced_custom_object(
+        api.GROUP, api.VERSION, editor.namespace, api.PLURAL, "acme", {"spec": {"brand": "Acme 2"}}
+    )
+    # ... but a Secret it newly names must be readable by the tenant.
+    hooks = hooked["spec"]["alerts"]["webhooks"] + [
+        {"name": "ops", "urlSecretRef": {"name": "platform-hook", "key": "url"}}]  # fmt: skip
+    with pytest.raises(ApiException) as denied:
+        objects.patch_namespaced_custom_object(
+            api.GROUP, api.VERSION, editor.namespace, api.PLURAL, "acme",
+            {"spec": {"alerts": {"webhooks": hooks}}},
+        )  # fmt: skip
+    assert denied.value.status == 403
+    assert "(platform-hook)" in str(denied.value.body)  # only what this write adds
+    # Someone who may read Secrets there may name them.
+    reader = tenants(unique("r"))
+    admission([reader.namespace])
+    core.create_namespaced_secret(reader.namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="pr-webhook"), string_data={"url": "https://h.example/"}
+    ))  # fmt: skip
+    assert refusal(reader, hooked) is None

@@ -602,6 +602,9 @@ def _argv(platform: Platform, state: State, binaries: Binaries) -> dict[str, lis
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={platform.ca_file}",
             "--use-service-account-credentials=false",
+            # Quotas on a CRD created moments before are counted at the next full resync
+            # (5 minutes by default); tests of the chart's BrandMonitor quota wait for it.
+            "--resource-quota-sync-period=10s",
             "--profiling=false",
         ],
         "kube-scheduler": [
