@@ -31,7 +31,9 @@ from kubernetes.client.exceptions import ApiException
 
 from brandmon_devtools.platform import build, pins, runtime
 from brandmon_operator import api
-from brandmon_operator.settings import OperatorSettings, Resources
+from brandmon_operator.api import KafkaConnection
+from brandmon_operator.caps import Caps
+from brandmon_operator.settings import ConnectionProfile, OperatorSettings, Resources
 from tests.conftest import unique
 from tests.platform.conftest import eventually
 
@@ -180,6 +182,10 @@ def test_operator_environment_is_exactly_the_operator_settings(
         "workers": {"resources": {"requests": {"cpu": "100m", "memory": "200Mi"},
                                   "limits": {"cpu": 2, "memory": "1Gi"}}},
         "watchNamespaces": ["brands", "more-brands"],
+        "connectionProfiles": {"eu": {"kafka": {"bootstrapServers": "kafka.eu:9092"},
+                                      "namespaces": ["brands"]}},
+        "allowCustomEndpoints": True,
+        "caps": {"maxPartitions": None, "maxSources": 4},
     }  # fmt: skip
     (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
     objects = helm.template("-f", str(tmp_path / "values.yaml"))
@@ -202,6 +208,11 @@ def test_operator_environment_is_exactly_the_operator_settings(
         outbound_deadline_seconds=7, outbound_max_response_bytes=2048,
         outbound_failures_to_pause=4, outbound_pause_seconds=45,
         endpoint_slots_per_namespace=3,
+        connection_profiles={"eu": ConnectionProfile(
+            kafka=KafkaConnection(bootstrap_servers="kafka.eu:9092"), namespaces=["brands"])},
+        allow_custom_endpoints=True,
+        # null lifts a cap although Helm drops null keys; the other caps keep their defaults
+        caps=Caps(max_partitions=None, max_sources=4),
     )  # fmt: skip
     assert container["command"] == ["brandmon-operator"]
     assert container["image"] == "registry.example/brandmon:1.2.3"
