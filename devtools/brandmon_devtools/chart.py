@@ -553,6 +553,17 @@ def render_admission_template() -> str:
         '    {{- include "brandmon.labels" $ | nindent 4 }}\n'
         "    app.kubernetes.io/component: admission\n"
     )
+    # Bindings match the watched namespaces only, when the operator watches a list.
+    watched = (
+        "  {{- with .Values.watchNamespaces }}\n"
+        "  matchResources:\n"
+        "    namespaceSelector:\n"
+        "      matchExpressions:\n"
+        "        - key: kubernetes.io/metadata.name\n"
+        "          operator: In\n"
+        "          values: {{ toJson . }}\n"
+        "  {{- end }}\n"
+    )
     return (
         ADMISSION_HEADER
         + "{{- if .Values.admissionPolicy.enabled }}\n"
@@ -590,14 +601,7 @@ def render_admission_template() -> str:
         + "    name: {{ $name }}\n"
         + "    namespace: {{ .Release.Namespace }}\n"
         + "    parameterNotFoundAction: Deny\n"
-        + "  {{- with .Values.watchNamespaces }}\n"
-        + "  matchResources:\n"
-        + "    namespaceSelector:\n"
-        + "      matchExpressions:\n"
-        + "        - key: kubernetes.io/metadata.name\n"
-        + "          operator: In\n"
-        + "          values: {{ toJson . }}\n"
-        + "  {{- end }}\n"
+        + watched
         + "---\n"
         + "apiVersion: admissionregistration.k8s.io/v1\n"
         + "kind: ValidatingAdmissionPolicy\n"
@@ -614,14 +618,7 @@ def render_admission_template() -> str:
         + "spec:\n"
         + "  policyName: {{ $secrets }}\n"
         + "  validationActions: [Deny]\n"
-        + "  {{- with .Values.watchNamespaces }}\n"
-        + "  matchResources:\n"
-        + "    namespaceSelector:\n"
-        + "      matchExpressions:\n"
-        + "        - key: kubernetes.io/metadata.name\n"
-        + "          operator: In\n"
-        + "          values: {{ toJson . }}\n"
-        + "  {{- end }}\n"
+        + watched
         + "{{- $monitors := .Values.caps.maxMonitorsPerNamespace }}\n"
         + "{{- $quotas := .Values.admissionPolicy.namespaceQuotas }}\n"
         + '{{- if and $quotas (not (kindIs "invalid" $monitors)) }}\n'
