@@ -160,6 +160,13 @@ def _wait(docker: str, process: subprocess.Popen[bytes] | None, log: Path) -> No
 
 def ensure_docker() -> str:
     """Return a docker client whose daemon answers, installing and starting what is missing."""
+    directory = cache_dir() / "docker"
+    if needs_runc_wrapper() and os.geteuid() == 0:
+        # A dockerd we started earlier runs the wrapper from the cache: put it back if the
+        # cache was cleared meanwhile, or every container start fails ("fork/exec
+        # .../runc-wrapper: no such file or directory").
+        directory.mkdir(parents=True, exist_ok=True)
+        _install_wrapper(directory)
     docker = docker_cli()
     if docker is not None and answers(docker):
         return docker
@@ -181,7 +188,6 @@ def ensure_docker() -> str:
     if docker is None:
         msg = "dockerd is installed but no docker client is on PATH"
         raise DockerError(msg)
-    directory = cache_dir() / "docker"
     directory.mkdir(parents=True, exist_ok=True)
     if _daemon_alive():
         # Another dockerd is starting (or is stuck): wait for it, never start a second one.
