@@ -151,6 +151,8 @@ def start_operator(
         "BRANDMON_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
         "BRANDMON_OPERATOR_S3_ENDPOINT_URL": env["S3_ENDPOINT_URL"],
         "BRANDMON_OPERATOR_TOPIC_PREFIX": prefix,
+        # Hundreds of monitors in one namespace: the default cap would refuse all but 20.
+        "BRANDMON_OPERATOR_CAPS": '{"maxMonitorsPerNamespace": null}',
     }  # fmt: skip
     with log.open("ab") as sink:
         return subprocess.Popen(

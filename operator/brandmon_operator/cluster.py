@@ -16,7 +16,6 @@ from typing import Any
 
 from kubernetes import client
 
-from brandmon_operator import api
 from brandmon_operator.diff import Key, Manifest
 
 FIELD_MANAGER = "brandmon-operator"
@@ -105,16 +104,6 @@ class Cluster:
         )
         items: list[Manifest] = _json(listed)["items"]
         return items
-
-    def list_monitors(self, namespace: str) -> list[tuple[str, str]]:
-        """Return (creationTimestamp, name) of every BrandMonitor in the namespace."""
-        listed = client.CustomObjectsApi(self.api_client).list_namespaced_custom_object(
-            api.GROUP, api.VERSION, namespace, api.PLURAL, _preload_content=False
-        )
-        return [
-            (str(item["metadata"]["creationTimestamp"]), str(item["metadata"]["name"]))
-            for item in _json(listed)["items"]
-        ]
 
     def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
         """Return a child-kind object by name, whoever owns it, or None when there is none."""

@@ -177,8 +177,13 @@ def run_reconcile(
     memo: kopf.Memo,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     retry: int,
+    *,
+    siblings: list[tuple[str, str]],
 ) -> None:
-    """Reconcile one monitor and record the outcome in its status."""
+    """Reconcile one monitor and record the outcome in its status.
+
+    `siblings` are (creationTimestamp, name) of every monitor in its namespace (kopf's index).
+    """
     settings: OperatorSettings = memo["settings"]
     connections: Connections = memo["connections"]
     current = dict(body.status)
@@ -205,7 +210,7 @@ def run_reconcile(
     else:
         monitor = resolved
         refusal = tenancy.s3_refusal(monitor, settings) or _caps_refusal(
-            connections.cluster, monitor, body, settings
+            monitor, body, settings, siblings
         )
     if refusal is not None:
         # Nothing is built or changed for a monitor reaching past its namespace or its caps.
@@ -241,15 +246,16 @@ def run_reconcile(
 
 
 def _caps_refusal(
-    cluster: Cluster, monitor: builders.Monitor, body: kopf.Body, settings: OperatorSettings
+    monitor: builders.Monitor,
+    body: kopf.Body,
+    settings: OperatorSettings,
+    siblings: list[tuple[str, str]],
 ) -> status.Concern | None:
     """Refuse a monitor over the administrator's caps, its namespace's count included."""
     problems = caps.violations(monitor.spec, settings.caps)
     if settings.caps.max_monitors_per_namespace is not None:
         created = str(body.metadata.get("creationTimestamp", ""))
-        rank = caps.namespace_rank(
-            (created, monitor.name), cluster.list_monitors(monitor.namespace)
-        )
+        rank = caps.namespace_rank((created, monitor.name), siblings)
         if problem := caps.namespace_violation(rank, settings.caps, monitor.namespace):
             problems.append(problem)
     return caps.refusal(problems, monitor.namespace)
@@ -379,24 +385,38 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         memo["busy"] = Busy()
         memo["connections"] = Connections(Cluster(_api_client()), operator_settings)
 
+    # Monitors per namespace, kept by kopf from its watch: counting them for the caps costs
+    # no API call (a list per reconcile would be quadratic in a namespace's monitors).
+    @kopf.index(*resource, registry=registry)
+    def monitors_by_namespace(body: kopf.Body, **_: Any) -> dict[str, tuple[str, str]]:
+        meta = body.metadata
+        return {str(meta.namespace): (str(meta.get("creationTimestamp", "")), str(meta.name))}
+
+    def siblings(body: kopf.Body, handler_kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+        index: kopf.Index[str, tuple[str, str]] = handler_kwargs["monitors_by_namespace"]
+        return list(index.get(str(body.metadata.namespace), []))
+
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
     def on_change(
-        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, retry: int, **_: Any
-    ) -> None:
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, retry: int,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         with memo["busy"].of(str(body.metadata.uid)):
-            run_reconcile(body, patch, memo, logger, retry)
+            run_reconcile(body, patch, memo, logger, retry, siblings=siblings(body, kwargs))
 
     @kopf.timer(*resource, registry=registry, id="resync", interval=settings.resync_seconds,
                 initial_delay=settings.resync_seconds)  # fmt: skip
-    def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    def resync(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **kwargs: Any
+    ) -> None:
         lock = memo["busy"].of(str(body.metadata.uid))
         if not lock.acquire(blocking=False):
             logger.debug("resync skipped: a reconcile of this monitor is running")
             return
         try:
-            run_reconcile(body, patch, memo, logger, retry=0)
+            run_reconcile(body, patch, memo, logger, 0, siblings=siblings(body, kwargs))
         finally:
             lock.release()
 

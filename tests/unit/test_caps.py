@@ -55,6 +55,16 @@ def test_runs_per_hour_counts_the_minutes_the_minute_field_selects(
     assert caps.runs_per_hour(schedule) == runs
 
 
+def test_the_demo_monitor_is_within_the_caps_the_demo_installs() -> None:
+    from brandmon_devtools.kind.demo import chart_values  # noqa: PLC0415 - devtools only here
+
+    demo_caps = caps.Caps.model_validate(chart_values("brandmon:dev")["caps"])
+    body = yaml.safe_load((SAMPLES.parents[1] / "examples" / "demo" / "northwind.yaml").read_text())
+    demo = BrandMonitorSpec.model_validate(body["spec"])
+    assert caps.violations(demo, demo_caps) == []
+    assert caps.violations(demo, caps.Caps())  # every minute: over the default
+
+
 def test_the_samples_and_the_defaults_are_within_the_default_caps() -> None:
     default = OperatorSettings().caps
     assert caps.violations(spec(), default) == []

@@ -131,6 +131,8 @@ def chart_values(image: str, *, resync_seconds: int = 10) -> dict[str, Any]:
         },
         # A demo shows changes quickly; the chart's default suits a real cluster.
         "resyncSeconds": resync_seconds,
+        # The demo replays its recording every minute; a real cluster keeps the default cap.
+        "caps": {"maxRunsPerHour": 60},
     }
 
 
