@@ -387,7 +387,7 @@ def make_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
 
     # Monitors per namespace, kept by kopf from its watch: counting them for the caps costs
     # no API call (a list per reconcile would be quadratic in a namespace's monitors).
-    @kopf.index(*resource, registry=registry)
+    @kopf.index(*resource, registry=registry, id="monitors_by_namespace")
     def monitors_by_namespace(body: kopf.Body, **_: Any) -> dict[str, tuple[str, str]]:
         meta = body.metadata
         return {str(meta.namespace): (str(meta.get("creationTimestamp", "")), str(meta.name))}
