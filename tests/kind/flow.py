@@ -16,7 +16,6 @@ import contextlib
 import gzip
 import json
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -196,18 +195,10 @@ class Flow:
         except ApiException as error:
             if error.status != 404:
                 raise
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    self.objects.create_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, PLURAL, manifest
-                    )
-                    return
-                except ApiException as refused:
-                    loading = stack_demo.PARAMS_LOADING in str(refused.body)
-                    if not loading or time.monotonic() > deadline:
-                        raise
-                time.sleep(1)
+            self.objects.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, manifest
+            )
+            return
         current["spec"] = manifest["spec"]
         self.objects.replace_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, current

@@ -56,10 +56,6 @@ MONITOR_MANIFEST = repo_root() / "examples" / "demo" / "northwind.yaml"
 KAFKA = f"kafka.{INFRA}.svc.cluster.local:9092"
 S3_IN_CLUSTER = f"http://minio.{INFRA}.svc.cluster.local:9000"
 WEBHOOK = f"http://webhook.{INFRA}.svc.cluster.local:8080"
-# Just after the chart is installed, the API server may not see the caps policy's parameters
-# yet and refuses every BrandMonitor with this, for a moment: such a write is tried again.
-PARAMS_LOADING = "no params found for policy binding"
-
 # Where the archiver writes (under the monitor's namespace: s3 scoping, docs/security).
 ARCHIVE_PREFIX = f"{NAMESPACE}/{MONITOR}/archive/"
 RECORDING_PREFIX = f"{NAMESPACE}/{MONITOR}/"
@@ -409,15 +405,7 @@ class Stack:
     def apply_monitor(self, run: str) -> None:
         """Apply the demo's monitor, alerts to this run's path of the receiver; wait Ready."""
         self._secret(NAMESPACE, "pr-webhook", {"url": f"{WEBHOOK}/pr-team/{run}"})
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.kubectl("apply", "-n", NAMESPACE, "-f", str(MONITOR_MANIFEST))
-                break
-            except DemoError as error:
-                if PARAMS_LOADING not in str(error) or time.monotonic() > deadline:
-                    raise
-            time.sleep(1)
+        self.kubectl("apply", "-n", NAMESPACE, "-f", str(MONITOR_MANIFEST))
 
         def ready() -> bool:
             body = self._monitor() or {}
