@@ -600,7 +600,11 @@ def render_admission_template() -> str:
         + "  paramRef:\n"
         + "    name: {{ $name }}\n"
         + "    namespace: {{ .Release.Namespace }}\n"
-        + "    parameterNotFoundAction: Deny\n"
+        # Allow, not Deny: without its parameters the policy would refuse every write of a
+        # monitor, the operator's finalizer removal too (matchConditions come after the
+        # parameters), and after a reinstall the API server went over a minute without
+        # seeing the new ConfigMap, so deletions stuck. The operator enforces the caps anyway.
+        + "    parameterNotFoundAction: Allow\n"
         + watched
         + "---\n"
         + "apiVersion: admissionregistration.k8s.io/v1\n"

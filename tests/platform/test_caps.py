@@ -137,7 +137,8 @@ def admission(
     # The cluster-wide policies stay until the platform goes: their bindings match only the
     # test's namespaces, which are deleted. Deleting the last policy with a ConfigMap
     # paramKind stops the API server's ConfigMap informer, and in our runs one started again
-    # for a later test answered "no params found" for over a minute.
+    # for a later test did not see its parameters for over a minute (the policy then lets
+    # everything through: parameterNotFoundAction Allow).
     return install
 
 
