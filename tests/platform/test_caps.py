@@ -297,7 +297,13 @@ def test_a_monitor_may_name_only_secrets_its_author_can_read(
     # Someone who may read Secrets there may name them.
     reader = tenants(unique("r"))
     admission([reader.namespace])
-    core.create_namespaced_secret(reader.namespace, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="pr-webhook"), string_data={"url": "https://h.example/"}
-    ))  # fmt: skip
-    assert refusal(reader, hooked) is None
+    many = monitor("many", {})
+    many["spec"]["alerts"] = {"webhooks": []}
+    for i in range(5):  # several Secrets: one authorizer call covers them (CEL's cost budget)
+        core.create_namespaced_secret(reader.namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=f"hook-{i}"), string_data={"url": "https://h.example/"}
+        ))  # fmt: skip
+        many["spec"]["alerts"]["webhooks"].append(
+            {"name": f"w{i}", "urlSecretRef": {"name": f"hook-{i}", "key": "url"}}
+        )
+    assert refusal(reader, many) is None
