@@ -44,8 +44,10 @@ def _assert_exact(result: stack_demo.Result) -> None:
 def _container_states(stack: stack_demo.Stack, namespace: str, selector: str) -> list[str]:
     """`<pod>/<container> <restarts> <ready> <last termination reason>` per container."""
     text = stack.kubectl(
-        # Finished collection Jobs' pods are not ready by design; a failed one still counts.
-        "get", "pods", "-n", namespace, "-l", selector, "--field-selector=status.phase!=Succeeded",
+        # Finished collection Jobs' pods are not ready by design, nor is one the CronJob (every
+        # minute in the demo) has just created and not started; a failed one still counts.
+        "get", "pods", "-n", namespace, "-l", selector,
+        "--field-selector=status.phase!=Succeeded,status.phase!=Pending",
         "-o",
         "jsonpath={range .items[*]}{range .status.containerStatuses[*]}"
         "{.name} {.restartCount} {.ready} {.lastState.terminated.reason}{'\\n'}{end}{end}",
