@@ -19,8 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
 from brandmon_devtools.containers import docker, images
 from brandmon_devtools.kind import cluster, nodeimage
@@ -30,6 +35,7 @@ from brandmon_workers.contract.messages import Alert
 from brandmon_workers.notifier import explain
 
 STARTED = time.monotonic()
+T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -61,27 +67,61 @@ class Table:
 
 
 def prepare(name: str) -> stack_demo.Stack:
-    """Build or find every tool and image, create or reuse the cluster; return its stack."""
+    """Build or find every tool and image, create or reuse the cluster; return its stack.
+
+    On a cold machine the Go builds (CPU) run in a second thread while the images build
+    (mostly downloads), which takes minutes off the first `make demo`: the node's binaries
+    come first, so the node image builds while MinIO, kind and helm still compile.
+    """
     logs = runtime.Platform(runtime.default_dir()).logs
     current = pins.load_pins()
+    node_inputs: Future[object] = Future()
+    tools: Future[tuple[Path, Path, Path]] = Future()
+
+    def go_builds() -> None:
+        if _settle(node_inputs, lambda: nodeimage.ensure_inputs(current, logs)):
+            _settle(tools, lambda: _go_tools(current, logs))
+
+    # A daemon thread: a failed image step or Ctrl-C ends the demo without waiting for
+    # compilers nobody will use.
+    threading.Thread(target=go_builds, name="go-builds", daemon=True).start()
     say("Docker (first run on Debian as root: installs docker.io)")
     client = docker.ensure_docker()
     say("images: brandmon, Kafka, MinIO (first run builds them: minutes)")
     bases = images.ensure_base_images(client, logs)
     wheelhouse = images.ensure_wheelhouse(images.default_uv(), logs)
-    built = stack_demo.Images(
-        brandmon=images.ensure_brandmon_image(client, bases, wheelhouse, logs),
-        kafka=images.ensure_kafka_image(client, current, logs),
-        minio=images.ensure_minio_image(client, current, logs),
-    )
+    brandmon = images.ensure_brandmon_image(client, bases, wheelhouse, logs)
+    kafka = images.ensure_kafka_image(client, current, logs)
     say("kind, its node image, kubectl and helm (first run builds them: minutes)")
+    node_inputs.result()
     node_image = nodeimage.ensure_node_image(client, current, logs)
-    handle = cluster.Cluster(name, build.ensure_kind(current, logs), client)
-    kube = build.ensure_kube(current, logs)
-    helm = build.ensure_helm(current, logs)
+    kind, kube, helm = tools.result()
+    minio = images.ensure_minio_image(client, current, logs)
+    built = stack_demo.Images(brandmon=brandmon, kafka=kafka, minio=minio)
+    handle = cluster.Cluster(name, kind, client)
     say(f"kind cluster {name}")
     handle.up(node_image, load=(built.brandmon, built.kafka, built.minio))
     return stack_demo.Stack(handle.kubeconfig, kube, helm, built, say)
+
+
+def _settle(future: Future[T], step: Callable[[], T]) -> bool:
+    """Run `step` into `future` (its result or its error); say whether it succeeded."""
+    try:
+        future.set_result(step())
+    except BaseException as error:  # noqa: BLE001 - handed to the thread that waits
+        future.set_exception(error)
+        return False
+    return True
+
+
+def _go_tools(current: pins.Pins, logs: Path) -> tuple[Path, Path, Path]:
+    """Build (or find) MinIO, kind, kubectl and helm; return kind, kube and helm."""
+    build.ensure_minio(current, logs)
+    return (
+        build.ensure_kind(current, logs),
+        build.ensure_kube(current, logs),
+        build.ensure_helm(current, logs),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
