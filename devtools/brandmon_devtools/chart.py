@@ -24,7 +24,7 @@ from pydantic import Field
 
 from brandmon_operator import crd, secret_access
 from brandmon_operator.caps import Caps, admission_policy
-from brandmon_operator.settings import ConnectionProfile
+from brandmon_operator.settings import ConnectionProfile, KafkaSasl
 from brandmon_workers.contract.base import ApiModel
 from brandmon_workers.contract.topics import TOPIC_PREFIX
 
@@ -62,11 +62,31 @@ class Crds(ApiModel):
     BrandMonitors survive it; upgrades still change it."""
 
 
+class SecretKey(ApiModel):
+    """A key of a Secret in the release's namespace."""
+
+    name: str = Field(min_length=1)
+    """Secret name."""
+
+    key: str = Field(min_length=1)
+    """Key within the Secret."""
+
+
+class KafkaSaslValues(KafkaSasl):
+    """The operator's SASL/SCRAM sign-in; monitors then get principals of their own."""
+
+    password_secret: SecretKey
+    """Where the operator's password is (never in values)."""
+
+
 class Kafka(ApiModel):
     """Default Kafka connection of monitors that do not set spec.connections.kafka."""
 
     bootstrap_servers: str = Field("kafka:9092", min_length=1)
     """Bootstrap servers (host:port, comma-separated)."""
+
+    sasl: KafkaSaslValues | None = None
+    """SASL/SCRAM sign-in of the operator (null: the cluster takes unauthenticated clients)."""
 
 
 class Ksqldb(ApiModel):

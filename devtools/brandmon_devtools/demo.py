@@ -25,17 +25,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from brandmon_devtools.containers import docker, images
 from brandmon_devtools.kind import cluster, nodeimage
 from brandmon_devtools.kind import demo as stack_demo
 from brandmon_devtools.platform import build, pins, runtime
+from brandmon_devtools.platform.pins import Pins
 from brandmon_workers.contract.messages import Alert
 from brandmon_workers.notifier import explain
 
 STARTED = time.monotonic()
-T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -70,17 +70,31 @@ def prepare(name: str) -> stack_demo.Stack:
     """Build or find every tool and image, create or reuse the cluster; return its stack.
 
     On a cold machine the Go builds (CPU) run in a second thread while the images build
-    (mostly downloads), which takes minutes off the first `make demo`: the node's binaries
-    come first, so the node image builds while MinIO, kind and helm still compile.
+    (mostly downloads), which takes minutes off the first `make demo`. The Go builds come
+    in the order they are needed: the node's binaries and kind first, so the node image and
+    the cluster are made while MinIO compiles, and helm last, while Kafka and MinIO start.
     """
     logs = runtime.Platform(runtime.default_dir()).logs
     current = pins.load_pins()
     node_inputs: Future[object] = Future()
-    tools: Future[tuple[Path, Path, Path]] = Future()
+    kind: Future[Path] = Future()
+    minio: Future[Path] = Future()
+    helm: Future[Path] = Future()
 
     def go_builds() -> None:
-        if _settle(node_inputs, lambda: nodeimage.ensure_inputs(current, logs)):
-            _settle(tools, lambda: _go_tools(current, logs))
+        steps: list[tuple[Future[Any], Callable[[Pins, Path], Any]]] = [
+            (node_inputs, nodeimage.ensure_inputs),
+            (kind, build.ensure_kind),
+            (minio, build.ensure_minio),
+            (helm, build.ensure_helm),
+        ]
+        for future, step in steps:
+            try:
+                future.set_result(step(current, logs))
+            except BaseException as error:  # noqa: BLE001 - handed to the thread that waits
+                for waiting in (f for f, _ in steps if not f.done()):
+                    waiting.set_exception(error)
+                return
 
     # A daemon thread: a failed image step or Ctrl-C ends the demo without waiting for
     # compilers nobody will use.
@@ -92,36 +106,20 @@ def prepare(name: str) -> stack_demo.Stack:
     wheelhouse = images.ensure_wheelhouse(images.default_uv(), logs)
     brandmon = images.ensure_brandmon_image(client, bases, wheelhouse, logs)
     kafka = images.ensure_kafka_image(client, current, logs)
-    say("kind, its node image, kubectl and helm (first run builds them: minutes)")
+    say("kind and its node image (first run builds them: minutes)")
     node_inputs.result()
     node_image = nodeimage.ensure_node_image(client, current, logs)
-    kind, kube, helm = tools.result()
-    minio = images.ensure_minio_image(client, current, logs)
-    built = stack_demo.Images(brandmon=brandmon, kafka=kafka, minio=minio)
-    handle = cluster.Cluster(name, kind, client)
+    handle = cluster.Cluster(name, kind.result(), client)
     say(f"kind cluster {name}")
-    handle.up(node_image, load=(built.brandmon, built.kafka, built.minio))
-    return stack_demo.Stack(handle.kubeconfig, kube, helm, built, say)
-
-
-def _settle(future: Future[T], step: Callable[[], T]) -> bool:
-    """Run `step` into `future` (its result or its error); say whether it succeeded."""
-    try:
-        future.set_result(step())
-    except BaseException as error:  # noqa: BLE001 - handed to the thread that waits
-        future.set_exception(error)
-        return False
-    return True
-
-
-def _go_tools(current: pins.Pins, logs: Path) -> tuple[Path, Path, Path]:
-    """Build (or find) MinIO, kind, kubectl and helm; return kind, kube and helm."""
-    build.ensure_minio(current, logs)
-    return (
-        build.ensure_kind(current, logs),
-        build.ensure_kube(current, logs),
-        build.ensure_helm(current, logs),
+    handle.up(node_image, load=(brandmon, kafka))
+    minio.result()
+    built = stack_demo.Images(
+        brandmon=brandmon, kafka=kafka, minio=images.ensure_minio_image(client, current, logs)
     )
+    handle.load_missing(built.minio)
+    # The kube binary came with the node's; helm may still be compiling.
+    kube = build.ensure_kube(current, logs)
+    return stack_demo.Stack(handle.kubeconfig, kube, helm, built, say)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ local terminal = {
   S3UriOutsideNamespace = true,
   CapExceeded = true,
   ConnectionNotAllowed = true,
+  KafkaAccessRefused = true,
 }
 
 local function find(conditions, kind)

@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from brandmon_operator import api
+from brandmon_operator import api, principals
 from brandmon_operator.settings import OperatorSettings
 from brandmon_workers.contract.settings import (
     INSTAGRAM_SESSION_PATH,
+    KAFKA_PASSWORD_ENV,
     MASTODON_TOKEN_ENV,
     REDDIT_CLIENT_ID_ENV,
     REDDIT_CLIENT_SECRET_ENV,
@@ -131,6 +132,11 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
             if connections.kafka
             else settings.kafka_bootstrap_servers
         ),
+        kafka_auth=(
+            principals.worker_auth(found, settings.kafka_sasl.security_protocol)
+            if (found := monitor_principal(monitor, settings)) and settings.kafka_sasl
+            else None
+        ),
         topics=TopicNames(
             prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
         ),
@@ -154,6 +160,36 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
             read_prefixes=settings.s3_read_prefixes(monitor.namespace),
         ),
     )
+
+
+def monitor_principal(monitor: Monitor, settings: OperatorSettings) -> principals.Principal | None:
+    """Return the monitor's own Kafka principal, or None when it signs in as nobody.
+
+    Only the default cluster has one (with operator setting kafka_sasl): a cluster a
+    profile or the monitor names is not the operator's to hand out identities on.
+    """
+    if settings.kafka_sasl is None or monitor.spec.connections.kafka is not None:
+        return None
+    names = TopicNames(
+        prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
+    )
+    return principals.principal(names, settings.kafka_sasl.sasl_mechanism)
+
+
+def kafka_secret_name(monitor: Monitor) -> str:
+    """Return the name of the Secret holding the monitor's Kafka password."""
+    return child_name(monitor, principals.KAFKA_CHILD)
+
+
+def build_kafka_secret(monitor: Monitor, found: principals.Principal, password: str) -> Manifest:
+    """Build the monitor's Kafka Secret (never logged: it holds the password)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(monitor, kafka_secret_name(monitor), principals.KAFKA_CHILD),
+        "type": "Opaque",
+        "stringData": {principals.USERNAME_KEY: found.user, principals.PASSWORD_KEY: password},
+    }
 
 
 def build_configmap(monitor: Monitor, settings: OperatorSettings) -> Manifest:
@@ -199,6 +235,13 @@ def _s3_credentials(monitor: Monitor, settings: OperatorSettings) -> list[Manife
     ]
 
 
+def _kafka_credentials(monitor: Monitor, settings: OperatorSettings) -> list[Manifest]:
+    if monitor_principal(monitor, settings) is None:
+        return []
+    secret = kafka_secret_name(monitor)
+    return [_secret_env(KAFKA_PASSWORD_ENV, secret, principals.PASSWORD_KEY)]
+
+
 def _container(
     monitor: Monitor,
     settings: OperatorSettings,
@@ -212,7 +255,9 @@ def _container(
         "imagePullPolicy": settings.worker_image_pull_policy,
         "args": [role],
         "envFrom": [{"configMapRef": {"name": child_name(monitor, "settings")}}],
-        "env": env + (_s3_credentials(monitor, settings) if role in _S3_ROLES else []),
+        "env": env
+        + _kafka_credentials(monitor, settings)
+        + (_s3_credentials(monitor, settings) if role in _S3_ROLES else []),
         "resources": settings.worker_resources.manifest(),
         "securityContext": {
             "allowPrivilegeEscalation": False,

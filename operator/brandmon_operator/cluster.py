@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from brandmon_operator.diff import Key, Manifest
+from brandmon_operator.diff import Key, Manifest, owned_by
 
 FIELD_MANAGER = "brandmon-operator"
 APPLY = "application/apply-patch+yaml"
@@ -145,6 +145,42 @@ class Cluster:
             raise SecretUnavailable(msg)
         annotations = dict((secret.metadata and secret.metadata.annotations) or {})
         return base64.b64decode(data[key]).decode(), annotations
+
+    def owned_secret(self, manifest: Manifest, key: str, owner_uid: str) -> str | None:
+        """Return `key` of the Secret `manifest` describes, creating it when there is none.
+
+        `manifest` carries the value to use if the Secret must be made (stringData). None
+        when a Secret of that name exists that the owner does not control: it is never
+        taken over. An owned Secret that lost the key gets it back. Callers must never log
+        the value.
+        """
+        core = client.CoreV1Api(self.api_client)
+        meta = manifest["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        for _ in range(3):
+            try:
+                found = self._plain(core.read_namespaced_secret(name, namespace))
+            except client.exceptions.ApiException as error:
+                if error.status != HTTPStatus.NOT_FOUND:
+                    raise
+                try:
+                    # The client sends a plain dict as it is (its stubs want a V1Secret).
+                    core.create_namespaced_secret(namespace, manifest, field_manager=FIELD_MANAGER)  # type: ignore[arg-type]
+                except client.exceptions.ApiException as create_error:
+                    if create_error.status == HTTPStatus.CONFLICT:
+                        continue  # made meanwhile (another reconcile): read that one
+                    raise
+                value: str = manifest["stringData"][key]
+                return value
+            if not owned_by(found, owner_uid):
+                return None
+            data = found.get("data") or {}
+            if key in data:
+                return base64.b64decode(data[key]).decode()
+            patch = {"stringData": {key: manifest["stringData"][key]}}
+            core.patch_namespaced_secret(name, namespace, patch, field_manager=FIELD_MANAGER)
+        msg = f"Secret {namespace}/{name} kept changing while it was read"
+        raise SecretUnavailable(msg)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child; its own dependents (Jobs, ReplicaSets) go in the background."""

@@ -19,7 +19,16 @@ import kopf
 from kubernetes import client, config
 from pydantic import ValidationError
 
-from brandmon_operator import api, builders, caps, credentials, reconcile, status, tenancy
+from brandmon_operator import (
+    api,
+    builders,
+    caps,
+    credentials,
+    principals,
+    reconcile,
+    status,
+    tenancy,
+)
 from brandmon_operator.cluster import Cluster, SecretUnavailable
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -77,6 +86,14 @@ class Connections:
             override.bootstrap_servers if override else self.settings.kafka_bootstrap_servers
         )
         properties: dict[str, str] = {}
+        sasl, password = self.settings.kafka_sasl, self.settings.kafka_sasl_password
+        if override is None and sasl is not None and password is not None:
+            properties = {
+                "security.protocol": sasl.security_protocol,
+                "sasl.mechanism": sasl.sasl_mechanism,
+                "sasl.username": sasl.username,
+                "sasl.password": password.get_secret_value(),
+            }
         if override and override.credentials_secret_ref:
             ref = override.credentials_secret_ref
             text, annotations = self.cluster.read_secret(monitor.namespace, ref.name, ref.key)
@@ -212,6 +229,10 @@ def run_reconcile(
         refusal = tenancy.s3_refusal(monitor, settings) or _caps_refusal(
             monitor, body, settings, siblings
         )
+    access = None if refusal else _kafka_access(connections.cluster, monitor, settings)
+    if isinstance(access, status.Concern):
+        # Its workers would read another object's password.
+        refusal, access = access, None
     if refusal is not None:
         # Nothing is built or changed for a monitor reaching past its namespace or its caps.
         refused = [reconcile.Outcome(refusal)]
@@ -226,7 +247,7 @@ def run_reconcile(
     if _manages_kafka(body):
         try:
             with _endpoint_slot(connections, monitor):
-                topics, queries = _reconcile_external(connections, monitor, names, current)
+                topics, queries = _reconcile_external(connections, monitor, names, current, access)
         except SlotsTaken as error:
             raise kopf.TemporaryError(str(error), delay=_backoff(retry)) from None
         outcomes = [topics, workloads, queries]
@@ -270,18 +291,39 @@ def _endpoint_slot(connections: Connections, monitor: builders.Monitor) -> Any:
     return connections.slots.slot(monitor.namespace)
 
 
+def _kafka_access(
+    cluster: Cluster, monitor: builders.Monitor, settings: OperatorSettings
+) -> tuple[principals.Principal, str] | status.Concern | None:
+    """Return the monitor's Kafka principal and password (its Secret made if missing).
+
+    None when the monitor has no principal of its own; a refusal when the Secret's name is
+    taken by an object the monitor does not control.
+    """
+    found = builders.monitor_principal(monitor, settings)
+    if found is None:
+        return None
+    fresh = builders.build_kafka_secret(monitor, found, principals.new_password())
+    password = cluster.owned_secret(fresh, principals.PASSWORD_KEY, monitor.uid)
+    if password is None:
+        return reconcile.secret_not_owned(builders.kafka_secret_name(monitor))
+    return found, password
+
+
 def _reconcile_external(
     connections: Connections,
     monitor: builders.Monitor,
     names: TopicNames,
     current: dict[str, Any],
+    access: tuple[principals.Principal, str] | None,
 ) -> tuple[reconcile.Outcome, reconcile.Outcome]:
-    """Reconcile the monitor's topics, then its ksqlDB objects once the topics are ready."""
+    """Reconcile the monitor's topics and principal, then its ksqlDB objects."""
     try:
         kafka = connections.kafka(monitor)
     except SecretUnavailable as error:
         return _credentials_missing(reconcile.TOPICS_READY, error), _waiting_for_topics()
     topics = reconcile.reconcile_topics(kafka, monitor, names, current)
+    if topics.concern.ok and access is not None:
+        topics = reconcile.grant_access(kafka, *access) or topics
     if not topics.concern.ok:
         return topics, _waiting_for_topics()
     try:
@@ -338,7 +380,8 @@ def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> No
         kopf.event(body, type="Warning", reason="CleanupSkipped", message=message)
         return
     try:
-        done = reconcile.cleanup(kafka, ksqldb, monitor, names, dict(body.status))
+        found = builders.monitor_principal(monitor, settings)
+        done = reconcile.cleanup(kafka, ksqldb, monitor, names, dict(body.status), found=found)
     except (KafkaUnavailable, KsqlDbUnavailable) as error:
         # The finalizer stays until this succeeds (docs: "A stuck finalizer").
         raise kopf.TemporaryError(f"cleanup waits: {error}", delay=_backoff(retry)) from None

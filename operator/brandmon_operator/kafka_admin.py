@@ -1,4 +1,4 @@
-"""Kafka topic I/O: read live topics and apply a `topics.TopicPlan` with the AdminClient.
+"""Kafka admin I/O: topics (apply a `topics.TopicPlan`) and monitors' principals.
 
 Reads come from one snapshot of every topic under a name prefix, shared by all monitors
 and refreshed at most every `max_age_s`: a snapshot costs three admin calls (list_topics,
@@ -26,16 +26,26 @@ from typing import Any, Self, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
     ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
     TopicDescription,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
+from brandmon_operator import principals
 from brandmon_operator.topics import MANAGED_CONFIG, LiveTopic, TopicPlan, config_changes
 
 K = TypeVar("K")
@@ -119,6 +129,32 @@ def _never(_error: KafkaError) -> bool:
 
 def _unknown_topic(error: KafkaError) -> bool:
     return error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def _no_credential(error: KafkaError) -> bool:
+    return error.code() == KafkaError.RESOURCE_NOT_FOUND
+
+
+_SCRAM = {
+    "SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256,
+    "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512,
+}
+_ACL_RESOURCE = {
+    principals.Resource.TOPIC: ResourceType.TOPIC,
+    principals.Resource.GROUP: ResourceType.GROUP,
+}
+_ACL_OPERATION = {
+    principals.Operation.READ: AclOperation.READ,
+    principals.Operation.WRITE: AclOperation.WRITE,
+    principals.Operation.DESCRIBE: AclOperation.DESCRIBE,
+}
+
+
+def _binding(found: principals.Principal, grant: principals.Grant) -> AclBinding:
+    return AclBinding(
+        _ACL_RESOURCE[grant.resource], grant.prefix, ResourcePatternType.PREFIXED,
+        found.acl_principal, "*", _ACL_OPERATION[grant.operation], AclPermissionType.ALLOW,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -386,6 +422,46 @@ class KafkaTopics:
             self._settle([_Batch("delete_topics", list(futures.items()), _unknown_topic)])
         finally:
             self.invalidate()
+
+    # -- principals ----------------------------------------------------------------------
+
+    def grant(self, found: principals.Principal, password: str) -> None:
+        """Give the principal its SCRAM credential and its ACLs (both idempotent).
+
+        The credential is set again on every call: Kubernetes holds the password, and a
+        Secret replaced by hand must win over what Kafka had.
+        """
+        admin = self._client()
+        mechanism = _SCRAM[found.mechanism]
+        upsert = UserScramCredentialUpsertion(
+            found.user,
+            ScramCredentialInfo(mechanism, principals.SCRAM_ITERATIONS),
+            password.encode(),
+        )
+        credential = self._send(
+            "alter_user_scram_credentials", lambda: admin.alter_user_scram_credentials([upsert])
+        )
+        self._settle([_Batch("alter_user_scram_credentials", list(credential.items()), _never)])
+        bindings = [_binding(found, grant) for grant in found.grants]
+        acls = self._send("create_acls", lambda: admin.create_acls(bindings))
+        self._settle([_Batch("create_acls", [(str(b), f) for b, f in acls.items()], _never)])
+
+    def revoke(self, found: principals.Principal) -> None:
+        """Remove the principal's ACLs and credential; what is already gone counts as removed."""
+        admin = self._client()
+        # None matches any name and host (librdkafka's filter; the stubs say str only).
+        every = AclBindingFilter(
+            ResourceType.ANY, None, ResourcePatternType.ANY, found.acl_principal, None,  # type: ignore[arg-type]
+            AclOperation.ANY, AclPermissionType.ANY,
+        )  # fmt: skip
+        acls = self._send("delete_acls", lambda: admin.delete_acls([every]))
+        self._settle([_Batch("delete_acls", [(str(b), f) for b, f in acls.items()], _never)])
+        delete = UserScramCredentialDeletion(found.user, _SCRAM[found.mechanism])
+        credential = self._send(
+            "alter_user_scram_credentials", lambda: admin.alter_user_scram_credentials([delete])
+        )
+        batch = _Batch("alter_user_scram_credentials", list(credential.items()), _no_credential)
+        self._settle([batch])
 
     def close(self) -> None:
         """Release the client (librdkafka's threads and connections)."""

@@ -18,7 +18,7 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from brandmon_operator import builders, diff, ksql, queries, sources, status, topics
+from brandmon_operator import builders, diff, ksql, principals, queries, sources, status, topics
 from brandmon_operator.cluster import Cluster
 from brandmon_operator.kafka_admin import KafkaTopics, KafkaUnavailable, TopicRejected
 from brandmon_operator.ksqldb import KsqlDbClient, KsqlDbRejected, KsqlDbUnavailable
@@ -201,6 +201,28 @@ def reconcile_topics(
             TOPICS_READY, False, "TopicChangeRefused", message, stalled=True
         )
     return outcome
+
+
+def grant_access(kafka: KafkaTopics, found: principals.Principal, password: str) -> Outcome | None:
+    """Give the monitor's principal its credential and ACLs; None when that is done."""
+    try:
+        kafka.grant(found, password)
+    except KafkaUnavailable as error:
+        return Outcome(
+            status.Concern(TOPICS_READY, False, "KafkaUnavailable", str(error)), retry=True
+        )
+    except TopicRejected as error:
+        # E.g. a broker without an authorizer, or an operator principal that is no admin.
+        message = f"Kafka refused the access of principal {found.user}: {error}"
+        return Outcome(
+            status.Concern(TOPICS_READY, False, "KafkaAccessRefused", message, stalled=True)
+        )
+    return None
+
+
+def secret_not_owned(name: str) -> status.Concern:
+    """Return the refusal of a monitor whose Kafka Secret's name is another object's."""
+    return _child_not_owned([("Secret", name)])
 
 
 # --- ksqlDB ---------------------------------------------------------------------------
@@ -391,8 +413,10 @@ def cleanup(
     monitor: builders.Monitor,
     names: TopicNames,
     current: dict[str, Any],
+    *,
+    found: principals.Principal | None = None,
 ) -> list[str]:
-    """Drop the monitor's ksqlDB objects and, under deletionPolicy Delete, its topics.
+    """Drop the monitor's ksqlDB objects and principal and, under Delete, its topics.
 
     ksqlDB objects are compute and always go (in reverse dependency order); topics of
     ksqlDB sinks and of the monitor are data and go only under Delete. Raises
@@ -418,6 +442,10 @@ def cleanup(
         mine = [t.name for t in topics.desired_topics(names, monitor.spec.topics)]
         kafka.delete(mine)
         done.append(f"deleted {len(mine)} Kafka topics")
+    if found is not None and kafka is not None:
+        # Whatever the deletionPolicy: kept topics are data, a principal is a way in.
+        kafka.revoke(found)
+        done.append(f"removed Kafka principal {found.user} and its ACLs")
     return done
 
 

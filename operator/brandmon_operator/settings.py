@@ -6,12 +6,13 @@ how the operator runs. The Helm chart renders exactly these variables.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from brandmon_operator.api import KafkaConnection, KsqlDbConnection, S3Connection
 from brandmon_operator.caps import Caps
 from brandmon_workers.contract.base import ApiModel
+from brandmon_workers.contract.settings import KafkaSecurityProtocol, ScramMechanism
 from brandmon_workers.contract.storage import parse_prefix
 from brandmon_workers.contract.topics import DEFAULT_PREFIX, TOPIC_PREFIX
 
@@ -62,6 +63,23 @@ class ConnectionProfile(ApiModel):
         return "*" in self.namespaces or namespace in self.namespaces
 
 
+class KafkaSasl(ApiModel):
+    """The operator's SASL/SCRAM sign-in to the default Kafka cluster (an administrator).
+
+    It must be a super user, or hold Alter on the cluster (SCRAM credentials and ACLs)
+    and the topic rights the operator needs.
+    """
+
+    security_protocol: KafkaSecurityProtocol = "SASL_SSL"
+    """SASL_SSL, or SASL_PLAINTEXT inside a trusted network."""
+
+    sasl_mechanism: ScramMechanism = "SCRAM-SHA-512"
+    """SCRAM mechanism of the operator's and the monitors' credentials."""
+
+    username: str = Field(min_length=1)
+    """The operator's principal."""
+
+
 class OperatorSettings(BaseSettings):
     """Everything the operator is configured with."""
 
@@ -71,6 +89,16 @@ class OperatorSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "kafka:9092"
     """Default Kafka bootstrap servers."""
+
+    kafka_sasl: KafkaSasl | None = None
+    """SASL/SCRAM on the default Kafka cluster (JSON), e.g. {"securityProtocol":
+    "SASL_SSL", "saslMechanism": "SCRAM-SHA-512", "username": "brandmon-operator"}. The
+    operator signs in as that administrator and gives each monitor a principal of its own,
+    allowed only the monitor's topics and consumer groups; unset, the cluster must take
+    unauthenticated clients."""
+
+    kafka_sasl_password: SecretStr | None = None
+    """The administrator's password for kafka_sasl (the chart fills it from a Secret)."""
 
     ksqldb_url: str | None = None
     """Default ksqlDB REST URL (monitors with engine ksqldb need one)."""
@@ -144,6 +172,13 @@ class OperatorSettings(BaseSettings):
     """Limits on what each monitor and namespace may ask for, enforced at admission (the
     chart's ValidatingAdmissionPolicy) and by the operator; JSON with camelCase keys, null
     lifts a cap."""
+
+    @model_validator(mode="after")
+    def _sasl_has_password(self) -> OperatorSettings:
+        if self.kafka_sasl is not None and self.kafka_sasl_password is None:
+            msg = "kafka_sasl is set but kafka_sasl_password is not"
+            raise ValueError(msg)
+        return self
 
     @field_validator("s3_allowed_prefixes")
     @classmethod

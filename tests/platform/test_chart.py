@@ -33,7 +33,7 @@ from brandmon_devtools.platform import build, pins, runtime
 from brandmon_operator import api
 from brandmon_operator.api import KafkaConnection
 from brandmon_operator.caps import Caps
-from brandmon_operator.settings import ConnectionProfile, OperatorSettings, Resources
+from brandmon_operator.settings import ConnectionProfile, KafkaSasl, OperatorSettings, Resources
 from tests.conftest import unique
 from tests.platform.conftest import eventually
 
@@ -169,7 +169,9 @@ def test_operator_environment_is_exactly_the_operator_settings(
     values = {
         "image": {"repository": "registry.example/brandmon", "tag": "1.2.3",
                   "pullPolicy": "Always"},
-        "kafka": {"bootstrapServers": "k1:9092,k2:9092"},
+        "kafka": {"bootstrapServers": "k1:9092,k2:9092",
+                  "sasl": {"securityProtocol": "SASL_SSL", "username": "op",
+                           "passwordSecret": {"name": "kafka-op", "key": "pw"}}},
         "ksqldb": {"url": "http://ksqldb:8088"},
         "s3": {"endpointUrl": "http://s3:9000", "bucket": "media", "region": "eu-west-1",
                "credentialsSecret": "s3-credentials",
@@ -191,13 +193,22 @@ def test_operator_environment_is_exactly_the_operator_settings(
     objects = helm.template("-f", str(tmp_path / "values.yaml"))
     (deployment,) = _of_kind(objects, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    # The password only by reference; here the test fills it in, as Kubernetes would.
+    (password,) = (e for e in container["env"] if "valueFrom" in e)
+    assert password == {
+        "name": "BRANDMON_OPERATOR_KAFKA_SASL_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "kafka-op", "key": "pw"}},
+    }
+    env[password["name"]] = "from-the-secret"
     prefix = OperatorSettings.model_config.get("env_prefix", "")
     assert set(env) == {prefix + name.upper() for name in OperatorSettings.model_fields}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert OperatorSettings() == OperatorSettings(
         kafka_bootstrap_servers="k1:9092,k2:9092", ksqldb_url="http://ksqldb:8088",
+        kafka_sasl=KafkaSasl(security_protocol="SASL_SSL", username="op"),
+        kafka_sasl_password="from-the-secret",
         s3_endpoint_url="http://s3:9000", s3_bucket="media", s3_region="eu-west-1",
         s3_credentials_secret="s3-credentials", topic_prefix="acme",
         worker_image="registry.example/brandmon:1.2.3", worker_image_pull_policy="Always",

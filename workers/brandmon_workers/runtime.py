@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from brandmon_workers.contract.messages import MESSAGE_OF_ROLE, DeadLetter, MessageModel
 from brandmon_workers.contract.settings import WorkerSettings
-from brandmon_workers.contract.topics import TopicRole
+from brandmon_workers.contract.topics import TopicRole, consumer_group
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -286,7 +286,7 @@ def dead_letter(message: Message, error: str, worker: str) -> DeadLetter:
 
 def group_id(settings: WorkerSettings, role: str) -> str:
     """Return the consumer group of one role of one monitor."""
-    return f"brandmon.{settings.namespace}.{settings.monitor}.{role}"
+    return consumer_group(settings.namespace, settings.monitor, role)
 
 
 def record_dead_letter(record: Record, error: str, worker: str) -> DeadLetter:
@@ -392,7 +392,7 @@ class Worker:
         self.metrics_port = metrics_port
         self.metrics = Metrics(name)
         self._sleep = sleep
-        base = {"bootstrap.servers": settings.kafka_bootstrap_servers, **(client_config or {})}
+        base = {**settings.kafka_client_config(), **(client_config or {})}
         self.consumer_config = base | {
             "group.id": group_id(settings, name),
             "enable.auto.commit": False,
@@ -442,7 +442,7 @@ class Worker:
         self.processor.start(
             Context(
                 self.settings,
-                {"bootstrap.servers": self.settings.kafka_bootstrap_servers},
+                self.settings.kafka_client_config(),
                 self.consumer_config["group.id"],
                 self.metrics,
             )

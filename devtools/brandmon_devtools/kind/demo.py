@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,13 +197,14 @@ class Stack:
         self,
         kubeconfig: Path,
         kube: Path,
-        helm: Path,
+        helm: Path | Future[Path],
         images: Images,
         say: Callable[[str], None],
     ) -> None:
+        """`helm` may still be building (a Future): it is first needed to install the chart."""
         self.kubeconfig = kubeconfig
         self.kube = kube
-        self.helm = helm
+        self._helm = helm
         self.images = images
         self.say = say
         self.api = config.new_client_from_config(str(kubeconfig))  # type: ignore[no-untyped-call]
@@ -211,6 +213,11 @@ class Stack:
         self.objects = client.CustomObjectsApi(self.api)
 
     # --- tools ---------------------------------------------------------------------------
+
+    @property
+    def helm(self) -> Path:
+        """The helm binary (waiting for its build if it is still running)."""
+        return self._helm.result() if isinstance(self._helm, Future) else self._helm
 
     def kubectl(
         self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True

@@ -46,6 +46,8 @@ COMPONENTS = (
     "kube-controller-manager",
     "kube-scheduler",
 )
+# Ports besides each component's own (state files from older checkouts lack the later ones).
+_EXTRA_PORTS = ("etcd-peer", "kafka-controller", "minio-console", "kafka-sasl")
 _PORT_RANGE = (20000, 32000)  # below Linux's default ephemeral range (32768-60999)
 _PORT_ATTEMPTS = 200
 
@@ -155,6 +157,8 @@ class Platform:
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{state.ports['kafka']}",
+            # The SASL/SCRAM listener (PLAINTEXT inside: loopback only).
+            "KAFKA_SASL_BOOTSTRAP_SERVERS": f"127.0.0.1:{state.ports['kafka-sasl']}",
             "S3_ENDPOINT_URL": f"http://127.0.0.1:{state.ports['minio']}",
             "AWS_ACCESS_KEY_ID": state.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": state.s3_secret_key,
@@ -399,7 +403,7 @@ def _free_port(taken: set[int]) -> int:
 
 def _new_state() -> State:
     taken: set[int] = set()
-    names = [*COMPONENTS, "etcd-peer", "kafka-controller", "minio-console"]
+    names = [*COMPONENTS, *_EXTRA_PORTS]
     return State(
         ports={name: _free_port(taken) for name in names},
         admin_token=secrets.token_urlsafe(32),
@@ -499,6 +503,25 @@ KAFKA_SINGLE_NODE = {
     # Topics are the operator's job; a typo must not silently create one.
     "auto.create.topics.enable": "false",
 }
+# The platform's broker also checks ACLs (KRaft's StandardAuthorizer) and has a SASL/SCRAM
+# listener, where monitors' principals sign in (tests/platform/test_kafka_principals.py).
+# The loopback PLAINTEXT listener is the test harness's administrator door: its clients
+# are ANONYMOUS, a super user, so every other test works as before.
+KAFKA_SASL_LISTENER = {
+    "listener.security.protocol.map": (
+        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT"
+    ),
+    "listener.name.sasl.sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+    **{
+        f"listener.name.sasl.{mechanism}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        )
+        for mechanism in ("scram-sha-512", "scram-sha-256")
+    },
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "super.users": "User:ANONYMOUS",
+    "allow.everyone.if.no.acl.found": "false",
+}
 KAFKA_LOG4J = (
     "appender.out.type = Console\n"
     "appender.out.name = OUT\n"
@@ -520,11 +543,15 @@ def _kafka_files(platform: Platform, state: State) -> tuple[Path, Path]:
         "controller.quorum.voters": f"1@127.0.0.1:{ports['kafka-controller']}",
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{ports['kafka']},"
-            f"CONTROLLER://127.0.0.1:{ports['kafka-controller']}"
+            f"CONTROLLER://127.0.0.1:{ports['kafka-controller']},"
+            f"SASL://127.0.0.1:{ports['kafka-sasl']}"
         ),
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']}",
+        "advertised.listeners": (
+            f"PLAINTEXT://127.0.0.1:{ports['kafka']},SASL://127.0.0.1:{ports['kafka-sasl']}"
+        ),
         "log.dirs": str(data / "logs"),
         **KAFKA_SINGLE_NODE,
+        **KAFKA_SASL_LISTENER,
     }
     server = data / "server.properties"
     server.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
@@ -687,6 +714,8 @@ def is_running(platform: Platform) -> bool:
     state = platform.load_state()
     if state is None or set(state.pids) != set(COMPONENTS):
         return False
+    if not {*COMPONENTS, *_EXTRA_PORTS} <= set(state.ports):
+        return False  # started by an older checkout, without a listener this one needs
     if not all(_alive(pid) for pid in state.pids.values()):
         return False
     return all(check() for check in health_checks(platform, state).values())

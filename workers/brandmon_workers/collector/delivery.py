@@ -63,7 +63,7 @@ NO_REPORT = "no delivery report before the flush timeout"
 def producer_config(settings: WorkerSettings, client_id: str) -> dict[str, object]:
     """Return the collector's producer configuration: durable, idempotent, compressed."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",

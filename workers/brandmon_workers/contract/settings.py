@@ -9,6 +9,7 @@ fills from `secretKeyRef`s.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
@@ -35,6 +36,28 @@ INSTAGRAM_SESSION_PATH = "/var/run/brandmon/instagram/session"
 MASTODON_TOKEN_ENV = "BRANDMON_MASTODON_TOKEN"  # noqa: S105 - a variable's name, not a token
 REDDIT_CLIENT_ID_ENV = "REDDIT_CLIENT_ID"
 REDDIT_CLIENT_SECRET_ENV = "REDDIT_CLIENT_SECRET"  # noqa: S105 - a variable's name
+# Kubernetes fills it from the monitor's Kafka Secret (the operator made it).
+KAFKA_PASSWORD_ENV = "BRANDMON_KAFKA_SASL_PASSWORD"  # noqa: S105 - a variable's name
+
+KafkaSecurityProtocol = Literal["SASL_PLAINTEXT", "SASL_SSL"]
+ScramMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaAuth(ApiModel):
+    """How a worker signs in to Kafka: SASL/SCRAM as its monitor's own principal."""
+
+    security_protocol: KafkaSecurityProtocol
+    """SASL_SSL, or SASL_PLAINTEXT inside a trusted network."""
+
+    sasl_mechanism: ScramMechanism
+    """The SCRAM mechanism of the principal's credential."""
+
+    username: str
+    """The monitor's principal; its password is in the environment variable KAFKA_PASSWORD_ENV."""
+
+
+class KafkaAuthMissing(RuntimeError):  # noqa: N818 - a state of the pod, not a bug
+    """The settings name a Kafka principal but the pod has no password for it."""
 
 
 class WebhookTarget(ApiModel):
@@ -129,6 +152,9 @@ class WorkerSettings(BaseSettings):
     kafka_bootstrap_servers: str
     """Kafka bootstrap servers."""
 
+    kafka_auth: KafkaAuth | None = None
+    """SASL sign-in to Kafka (None: the cluster takes unauthenticated clients)."""
+
     topics: TopicNames
     """Topic names of this monitor."""
 
@@ -162,6 +188,25 @@ class WorkerSettings(BaseSettings):
             home=home_prefix(self.s3.bucket, self.namespace),
             read_only=tuple(parse_prefix(p) for p in self.s3.read_prefixes),
         )
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """Return the librdkafka properties that reach this monitor's Kafka cluster as it."""
+        config = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        if self.kafka_auth is None:
+            return config
+        password = os.environ.get(KAFKA_PASSWORD_ENV)
+        if not password:
+            msg = (
+                f"kafka_auth names principal {self.kafka_auth.username} but "
+                f"{KAFKA_PASSWORD_ENV} is not set (the monitor's Kafka Secret is not mounted)"
+            )
+            raise KafkaAuthMissing(msg)
+        return config | {
+            "security.protocol": self.kafka_auth.security_protocol,
+            "sasl.mechanism": self.kafka_auth.sasl_mechanism,
+            "sasl.username": self.kafka_auth.username,
+            "sasl.password": password,
+        }
 
     def to_env(self) -> dict[str, str]:
         """Render the settings as the environment variables `WorkerSettings()` parses."""

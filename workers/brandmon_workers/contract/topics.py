@@ -30,6 +30,15 @@ class TopicRole(StrEnum):
     DEAD_LETTERS = "dead-letters"
 
 
+def consumer_group(namespace: str, monitor: str, role: str) -> str:
+    """Return the consumer group of one role of one monitor: `brandmon.<ns>.<monitor>.<role>`.
+
+    With an empty role it is the prefix every group of the monitor starts with, which is
+    what the monitor's Kafka principal may use.
+    """
+    return f"{DEFAULT_PREFIX}.{namespace}.{monitor}.{role}"
+
+
 def topic_name(prefix: str, namespace: str, monitor: str, role: TopicRole) -> str:
     """Return the topic of one role of one monitor."""
     return f"{prefix}.{namespace}.{monitor}.{role.value}"
@@ -50,6 +59,12 @@ class TopicNames(ApiModel):
     def of(self, role: TopicRole) -> str:
         """Return the topic for a role."""
         return topic_name(self.prefix, self.namespace, self.monitor, role)
+
+    def monitor_prefix(self) -> str:
+        """Return what every topic of this monitor (and nothing else) starts with."""
+        return topic_name(self.prefix, self.namespace, self.monitor, TopicRole.POSTS).removesuffix(
+            TopicRole.POSTS.value
+        )
 
     def all(self) -> dict[TopicRole, str]:
         """Return every topic, by role."""
