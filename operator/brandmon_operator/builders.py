@@ -118,6 +118,13 @@ def webhook_env(name: str, what: str = "URL") -> str:
     return f"BRANDMON_WEBHOOK_{what}_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
+def topic_names(monitor: Monitor, settings: OperatorSettings) -> TopicNames:
+    """Return the monitor's topic names (the one naming rule, with the operator's prefix)."""
+    return TopicNames(
+        prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
+    )
+
+
 def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSettings:
     """Return the settings every worker of the monitor shares."""
     spec = monitor.spec
@@ -137,9 +144,7 @@ def worker_settings(monitor: Monitor, settings: OperatorSettings) -> WorkerSetti
             if (found := monitor_principal(monitor, settings)) and settings.kafka_sasl
             else None
         ),
-        topics=TopicNames(
-            prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
-        ),
+        topics=topic_names(monitor, settings),
         analysis=spec.analysis,
         scoring=spec.scoring,
         alert_cooldown_seconds=_duration_seconds(spec.alerts.cooldown),
@@ -170,10 +175,7 @@ def monitor_principal(monitor: Monitor, settings: OperatorSettings) -> principal
     """
     if settings.kafka_sasl is None or monitor.spec.connections.kafka is not None:
         return None
-    names = TopicNames(
-        prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
-    )
-    return principals.principal(names, settings.kafka_sasl.sasl_mechanism)
+    return principals.principal(topic_names(monitor, settings), settings.kafka_sasl.sasl_mechanism)
 
 
 def kafka_secret_name(monitor: Monitor) -> str:

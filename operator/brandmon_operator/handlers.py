@@ -241,7 +241,7 @@ def run_reconcile(
             patch.status.update(changes)
         logger.warning("%s %s: %s", refusal.type, refusal.reason, refusal.message)
         return
-    names = reconcile.topic_names(monitor, settings)
+    names = builders.topic_names(monitor, settings)
     workloads = reconcile.reconcile_workloads(connections.cluster, monitor, settings)
     outcomes = [workloads]
     if _manages_kafka(body):
@@ -369,7 +369,7 @@ def run_cleanup(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int) -> No
         kopf.event(body, type="Warning", reason="CleanupSkipped", message=message)
         return
     monitor = resolved
-    names = reconcile.topic_names(monitor, settings)
+    names = builders.topic_names(monitor, settings)
     try:
         kafka, ksqldb = connections.kafka(monitor), connections.ksqldb(monitor)
     except SecretUnavailable as error:

@@ -51,13 +51,6 @@ class Outcome:
     """Informational conditions beyond the concern's own."""
 
 
-def topic_names(monitor: builders.Monitor, settings: OperatorSettings) -> TopicNames:
-    """Return the monitor's topic names (the one naming rule, with the operator's prefix)."""
-    return TopicNames(
-        prefix=settings.topic_prefix, namespace=monitor.namespace, monitor=monitor.name
-    )
-
-
 # --- workloads ------------------------------------------------------------------------
 
 
