@@ -157,17 +157,15 @@ class Flow:
         return f"/pr-team/{self.namespace}"
 
     def setup_secrets(self) -> None:
-        """The Secrets the monitor refers to: S3 credentials and this flow's webhook URL."""
-        credentials = self.stack.s3_credentials()
-        core = client.CoreV1Api(self.kube)
-        for name, data in (
-            ("s3-credentials", credentials),
-            ("pr-webhook", {"url": stack_demo.WEBHOOK + self.webhook_path}),
-        ):
-            core.create_namespaced_secret(
-                self.namespace,
-                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
-            )
+        """The Secrets the monitor refers to: the namespace's own S3 user and the webhook URL."""
+        self.stack.namespace_s3_credentials(self.namespace)
+        client.CoreV1Api(self.kube).create_namespaced_secret(
+            self.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="pr-webhook"),
+                string_data={"url": stack_demo.WEBHOOK + self.webhook_path},
+            ),
+        )
 
     def record(self, *lines: str) -> None:
         """Append posts to the recording; the next collection sends only the new ones."""

@@ -4,7 +4,8 @@ One code path for both (tests/kind/test_demo.py calls `run` on its own cluster):
 
 1. Kafka, MinIO and a webhook receiver standing in for the PR team's endpoint run in
    namespace `brandmon-infra` (platform/kind/demo/infra.yaml with the images the project
-   builds), MinIO's root credentials random, in a Secret only;
+   builds), MinIO's root credentials random, in a Secret only; the demo's namespace gets a
+   MinIO user of its own, allowed only its prefix (brandmon_devtools.s3_tenants);
 2. the chart installs the operator from the brandmon image into `brandmon-system`
    (`helm upgrade --install --wait`), watching every namespace, configured in-cluster;
 3. through a port-forward to MinIO on 127.0.0.1: an earlier run's monitor is deleted (its
@@ -43,6 +44,7 @@ import boto3
 import yaml
 from kubernetes import client, config
 
+from brandmon_devtools import s3_tenants
 from brandmon_devtools.platform.pins import repo_root
 
 INFRA = "brandmon-infra"
@@ -60,6 +62,8 @@ WEBHOOK = f"http://webhook.{INFRA}.svc.cluster.local:8080"
 # Where the archiver writes (under the monitor's namespace: s3 scoping, docs/security).
 ARCHIVE_PREFIX = f"{NAMESPACE}/{MONITOR}/archive/"
 RECORDING_PREFIX = f"{NAMESPACE}/{MONITOR}/"
+# In each tenant namespace: its own MinIO user's keys, never MinIO's root keys.
+S3_SECRET = "s3-credentials"  # noqa: S105 - a Secret's name
 
 # Run inside the receiver's pod (the brandmon image has confluent-kafka): topic sizes, or
 # delete the topics under a prefix. Kafka is reached by its in-cluster name only.
@@ -124,7 +128,7 @@ def chart_values(image: str, *, resync_seconds: int = 10) -> dict[str, Any]:
             "endpointUrl": S3_IN_CLUSTER,
             "bucket": BUCKET,
             "region": "us-east-1",
-            "credentialsSecret": "s3-credentials",
+            "credentialsSecret": S3_SECRET,
         },
         # A demo shows changes quickly; the chart's default suits a real cluster.
         "resyncSeconds": resync_seconds,
@@ -314,8 +318,8 @@ class Stack:
             self.wait(f"deployment {name} Available", lambda n=name: self._available(INFRA, n), 300)  # type: ignore[misc]
 
     @contextlib.contextmanager
-    def s3(self) -> Iterator[Any]:
-        """Yield an S3 client for the cluster's MinIO, through a port-forward on 127.0.0.1."""
+    def _minio(self) -> Iterator[str]:
+        """Yield MinIO's URL through a port-forward on 127.0.0.1, closed afterwards."""
         argv = [
             str(self.kube), "kubectl", "--kubeconfig", str(self.kubeconfig), "port-forward",
             "-n", INFRA, "svc/minio", ":9000", "--address", "127.0.0.1",
@@ -333,22 +337,54 @@ class Stack:
                     raise DemoError(msg)
                 # kubectl prints a line per connection: drain them, or it blocks on a full pipe.
                 threading.Thread(target=process.stdout.read, daemon=True).start()
-                credentials = self.s3_credentials()
-                s3 = boto3.client(
-                    "s3",
-                    endpoint_url=f"http://127.0.0.1:{found.group(1)}",
-                    aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                    region_name="us-east-1",
-                )
-                with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-                    s3.create_bucket(Bucket=BUCKET)
-                yield s3
+                yield f"http://127.0.0.1:{found.group(1)}"
             finally:
                 process.terminate()
                 process.wait(10)
                 if process.stdout is not None:
                     process.stdout.close()
+
+    @contextlib.contextmanager
+    def s3(self) -> Iterator[Any]:
+        """Yield an S3 client for the cluster's MinIO with its root keys (the bucket made)."""
+        with self._minio() as endpoint:
+            credentials = self.s3_credentials()
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id=credentials[s3_tenants.ACCESS_KEY_ENV],
+                aws_secret_access_key=credentials[s3_tenants.SECRET_KEY_ENV],
+                region_name="us-east-1",
+            )
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(Bucket=BUCKET)
+            yield s3
+
+    def namespace_s3_credentials(self, namespace: str) -> dict[str, str]:
+        """Give `namespace` a MinIO user of its own in its Secret S3_SECRET; return its keys.
+
+        The user may read and write under s3://<bucket>/<namespace>/ only
+        (brandmon_devtools.s3_tenants); the chart's operator hands that Secret to the
+        namespace's workers. A later run keeps the key the Secret holds, so running pods
+        keep working.
+        """
+        user = s3_tenants.access_key(namespace)
+        current = self._read_secret(namespace, S3_SECRET) or {}
+        secret_key = (
+            current[s3_tenants.SECRET_KEY_ENV]
+            if current.get(s3_tenants.ACCESS_KEY_ENV) == user
+            else s3_tenants.new_secret_key()
+        )
+        with self._minio() as endpoint:
+            keys = s3_tenants.provision(
+                endpoint,
+                self.s3_credentials(),
+                bucket=BUCKET,
+                namespace=namespace,
+                secret_key=secret_key,
+            )
+        self._secret(namespace, S3_SECRET, keys)
+        return keys
 
     def upload_recording(self, s3: Any) -> None:
         """Put the Northwind recording and its images where the demo monitor reads them."""
@@ -359,7 +395,7 @@ class Stack:
 
     def install_chart(self, values: dict[str, Any]) -> None:
         """`helm upgrade --install` the chart into brandmon-system and wait for it."""
-        self._secret(NAMESPACE, "s3-credentials", self.s3_credentials())
+        self.namespace_s3_credentials(NAMESPACE)
         path = self.kubeconfig.parent / "demo-values.yaml"
         path.write_text(yaml.safe_dump(values))
         chart = repo_root() / "charts" / "brandmon"
