@@ -9,7 +9,7 @@ it to them. So:
   annotation (`host:port`, comma-separated): a tenant who cannot edit the Secret cannot
   add their own listener;
 - credentials travel over HTTP only to hosts inside the cluster or on loopback; anywhere
-  else the URL must be https;
+  else the URL must be https, and Kafka's security.protocol SSL or SASL_SSL;
 - Kafka credentials become librdkafka properties only from an allow-list: a Secret's lines
   could otherwise load plugins (`plugin.library.paths`), read the operator's files
   (`ssl.*.location`), POST to token endpoints or flood the logs (`debug`).
@@ -97,6 +97,31 @@ def check_transport(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" and not _inside((parts.hostname or "").lower()):
         msg = f"credentials go to {parts.hostname} only over https"
+        raise CredentialsRefused(msg)
+
+
+def host_of(endpoint: str) -> str:
+    """Return the host of `host:port` (brackets of an IPv6 address removed), lower case."""
+    host = endpoint.strip().lower().rpartition(":")[0]
+    return host.removeprefix("[").removesuffix("]")
+
+
+def check_kafka_transport(bootstrap_servers: Iterable[str], properties: Mapping[str, str]) -> None:
+    """Raise CredentialsRefused when Kafka credentials would cross the network unencrypted.
+
+    SASL/PLAIN sends the password itself, and even SCRAM over plain TCP lets anyone on the
+    path take over the session after sign-in or try passwords offline: outside the cluster
+    and loopback, a Secret's credentials travel only over TLS.
+    """
+    protocol = properties.get("security.protocol", "PLAINTEXT").strip().upper()
+    if protocol in {"SSL", "SASL_SSL"}:
+        return
+    outside = sorted({h for e in bootstrap_servers if not _inside(h := host_of(e))})
+    if outside:
+        msg = (
+            f"Kafka credentials go to {', '.join(outside)} only over TLS (security.protocol "
+            f"SASL_SSL or SSL, not {protocol})"
+        )
         raise CredentialsRefused(msg)
 
 

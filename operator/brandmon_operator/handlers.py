@@ -102,6 +102,7 @@ class Connections:
                     f"{monitor.namespace}/{ref.name}", annotations, bootstrap.split(",")
                 )
                 properties = credentials.kafka_properties(text)
+                credentials.check_kafka_transport(bootstrap.split(","), properties)
             except credentials.CredentialsRefused as error:
                 raise SecretUnavailable(str(error)) from None
         key = (bootstrap, _fingerprint(sorted(properties.items())))

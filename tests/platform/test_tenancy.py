@@ -354,6 +354,58 @@ def test_the_operator_never_sends_a_secret_to_an_endpoint_its_owner_did_not_list
         listener.close()
 
 
+def _routable_address() -> str:
+    """Return this machine's address on its outbound interface (not loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))  # UDP: picks a route, sends nothing
+        address: str = probe.getsockname()[0]
+    return address
+
+
+def test_kafka_credentials_never_cross_the_network_in_clear(
+    kube: client.ApiClient, tenants: Callable[..., Tenant],
+    run_operator: Callable[..., OperatorProcess],
+) -> None:  # fmt: skip
+    tenant = tenants(unique("t"))
+    accepted: list[object] = []
+    with socket.create_server((_routable_address(), 0)) as broker:
+        host, port = broker.getsockname()[:2]
+        broker.settimeout(0.2)
+
+        def accept() -> None:
+            while broker.fileno() != -1:
+                try:
+                    accepted.append(broker.accept()[0])
+                except OSError:
+                    continue
+
+        threading.Thread(target=accept, daemon=True).start()
+        # Released to that broker by the Secret's owner, but over plain TCP.
+        client.CoreV1Api(kube).create_namespaced_secret(tenant.namespace, client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name="kafka-creds", annotations={credentials.RELEASE_ANNOTATION: f"{host}:{port}"}),
+            string_data={"client.properties": "security.protocol=SASL_PLAINTEXT\n"
+                         "sasl.mechanism=PLAIN\nsasl.username=u\nsasl.password=platform-secret\n"},
+        ))  # fmt: skip
+        run_operator(tenant.namespace, resync_seconds=2, allow_custom_endpoints="true")
+        body = ksqldb_monitor("acme")
+        body["spec"]["processing"] = {"engine": "builtin"}
+        body["spec"]["connections"] = {"kafka": {
+            "bootstrapServers": f"{host}:{port}",
+            "credentialsSecretRef": {"name": "kafka-creds", "key": "client.properties"}}}  # fmt: skip
+        tenant.create_monitor(body)
+        eventually(
+            lambda: (
+                reason(kube, tenant.namespace, "acme", "TopicsReady") == "CredentialsUnavailable"
+            ),
+            what="the monitor to stall on credentials that would travel in clear",
+        )
+        message = message_of(kube, tenant.namespace, "acme", "TopicsReady")
+        assert f"Kafka credentials go to {host} only over TLS" in message
+        assert "platform-secret" not in message
+        assert accepted == []  # the operator never connected
+
+
 def test_tenants_reach_only_the_endpoints_an_administrator_defined(
     kube: client.ApiClient, tenants: Callable[..., Tenant], ksqldb: KsqlDbDouble,
     run_operator: Callable[..., OperatorProcess],

@@ -58,6 +58,31 @@ def test_credentials_to_other_hosts_need_https(url: str) -> None:
         credentials.check_transport(url)
 
 
+@pytest.mark.parametrize(
+    ("servers", "protocol"),
+    [(["kafka.infra.svc:9092", "127.0.0.1:9092", "[::1]:9092", "kafka:9092"], "SASL_PLAINTEXT"),
+     (["kafka.example.com:9093"], "SASL_SSL"), (["10.0.0.5:9093"], "ssl")],
+)  # fmt: skip
+def test_kafka_credentials_go_in_clear_only_inside_the_cluster(
+    servers: list[str], protocol: str
+) -> None:
+    credentials.check_kafka_transport(servers, {"security.protocol": protocol})
+
+
+@pytest.mark.parametrize(
+    ("servers", "properties", "named"),
+    [(["kafka.infra.svc:9092", "kafka.example.com:9092"], {"security.protocol": "SASL_PLAINTEXT"},
+      "kafka.example.com only over TLS (security.protocol SASL_SSL or SSL, not SASL_PLAINTEXT)"),
+     (["10.0.0.5:9092"], {"sasl.password": "p"}, "10.0.0.5 only over TLS"),
+     (["[2001:db8::1]:9092"], {"security.protocol": "sasl_plaintext"}, "2001:db8::1 only")],
+)  # fmt: skip
+def test_kafka_credentials_to_other_hosts_need_tls(
+    servers: list[str], properties: dict[str, str], named: str
+) -> None:
+    with pytest.raises(CredentialsRefused, match=re.escape(named)):
+        credentials.check_kafka_transport(servers, properties)
+
+
 def test_kafka_credentials_set_only_allowed_properties() -> None:
     text = "# SASL\nsecurity.protocol=SASL_SSL\nsasl.mechanism = SCRAM-SHA-512\n\nsasl.username=u\nsasl.password=p=q\n"
     assert credentials.kafka_properties(text) == {
