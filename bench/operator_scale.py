@@ -153,6 +153,8 @@ def start_operator(
         "BRANDMON_OPERATOR_TOPIC_PREFIX": prefix,
         # Hundreds of monitors in one namespace: the default cap would refuse all but 20.
         "BRANDMON_OPERATOR_CAPS": '{"maxMonitorsPerNamespace": null}',
+        # Its workers would take MinIO's keys from the environment (no Secret per namespace).
+        "BRANDMON_OPERATOR_S3_AMBIENT_IDENTITY": "true",
     }  # fmt: skip
     with log.open("ab") as sink:
         return subprocess.Popen(

@@ -110,8 +110,12 @@ class S3(ApiModel):
 
     credentials_secret: str = Field("", pattern=OPTIONAL_NAME, max_length=253)
     """Name of a Secret in each monitor's namespace with AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY (a reference: the chart never holds keys); empty means the
-    workers' ambient AWS identity."""
+    AWS_SECRET_ACCESS_KEY (a reference: the chart never holds keys), each namespace's own
+    key allowed only its prefix."""
+
+    ambient_identity: bool = False
+    """Let workers without a credentials Secret use their ambient AWS identity (IRSA, an
+    instance profile); off, such monitors are refused."""
 
     allowed_prefixes: dict[str, list[str]] = Field(default={})
     """Read-only S3 prefixes monitors may use besides their own s3://<bucket>/<namespace>/,

@@ -26,6 +26,7 @@ local terminal = {
   ChildNotOwned = true,
   CredentialsUnavailable = true,
   S3UriOutsideNamespace = true,
+  S3CredentialsNotConfigured = true,
   CapExceeded = true,
   ConnectionNotAllowed = true,
   KafkaAccessRefused = true,

@@ -226,9 +226,14 @@ def _secret_env(name: str, secret: str, key: str) -> Manifest:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def _s3_credentials(monitor: Monitor, settings: OperatorSettings) -> list[Manifest]:
+def s3_credentials_secret(monitor: Monitor, settings: OperatorSettings) -> str | None:
+    """Return the Secret holding the S3 keys of the monitor's workers (None: ambient)."""
     s3 = monitor.spec.connections.s3
-    secret = (s3.credentials_secret_name if s3 else None) or settings.s3_credentials_secret
+    return (s3.credentials_secret_name if s3 else None) or settings.s3_credentials_secret
+
+
+def _s3_credentials(monitor: Monitor, settings: OperatorSettings) -> list[Manifest]:
+    secret = s3_credentials_secret(monitor, settings)
     if secret is None:
         return []
     return [

@@ -114,7 +114,12 @@ class OperatorSettings(BaseSettings):
 
     s3_credentials_secret: str | None = None
     """Default Secret (in each monitor's namespace) with AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY; unset means workers use their ambient AWS identity."""
+    AWS_SECRET_ACCESS_KEY. Give each namespace its own key, allowed only its prefix."""
+
+    s3_ambient_identity: bool = False
+    """Let workers of monitors without an S3 credentials Secret use their ambient AWS
+    identity (IRSA, an instance profile, the environment). Off: such monitors are refused,
+    so no identity shared by every namespace is used without the administrator saying so."""
 
     s3_allowed_prefixes: dict[str, list[str]] = {}
     """S3 prefixes monitors may read besides their own s3://<bucket>/<namespace>/, by

@@ -13,6 +13,9 @@ S3: every s3:// URI a spec names must lie in the scope its workers get (the same
 whole, `S3Scoped=False` and Stalled, with the field at fault: retrying cannot help, a spec
 change or an allow-list entry does. The workers check the same scope again at run time,
 for what only they see (image references inside recordings, media URIs in Kafka).
+Workers need S3 keys of their own too: a monitor whose workers would fall back to an
+ambient identity (the node's, the operator's environment) is refused unless the
+administrator opted in with `BRANDMON_OPERATOR_S3_AMBIENT_IDENTITY`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from brandmon_workers.contract.storage import S3Scope
 
 S3_SCOPED = "S3Scoped"
 S3_REFUSED = "S3UriOutsideNamespace"
+S3_NO_CREDENTIALS = "S3CredentialsNotConfigured"
 CONNECTIONS_ALLOWED = "ConnectionsAllowed"
 CONNECTION_REFUSED = "ConnectionNotAllowed"
 
@@ -93,7 +97,18 @@ def s3_violations(monitor: builders.Monitor, settings: OperatorSettings) -> list
 
 
 def s3_refusal(monitor: builders.Monitor, settings: OperatorSettings) -> status.Concern | None:
-    """Return the Stalled concern refusing the monitor, or None when its S3 URIs are in scope."""
+    """Return the Stalled concern refusing the monitor, or None when its S3 use is allowed."""
+    if builders.s3_credentials_secret(monitor, settings) is None and not (
+        settings.s3_ambient_identity
+    ):
+        message = (
+            "no S3 credentials for this monitor's workers: the administrator names a Secret "
+            "in each namespace (BRANDMON_OPERATOR_S3_CREDENTIALS_SECRET, chart "
+            "s3.credentialsSecret, or a connection profile's s3.credentialsSecretName) or "
+            "lets workers use their ambient identity (BRANDMON_OPERATOR_S3_AMBIENT_IDENTITY, "
+            "chart s3.ambientIdentity); nothing was built"
+        )
+        return status.Concern(S3_SCOPED, False, S3_NO_CREDENTIALS, message, stalled=True)
     violations = s3_violations(monitor, settings)
     if not violations:
         return None

@@ -135,6 +135,9 @@ def run_operator(
             # The samples replay from s3://brandmon/brands/; tests run in namespaces of their
             # own, so an administrator's allow-list entry lets every namespace read there.
             "S3_ALLOWED_PREFIXES": json.dumps({"*": ["s3://brandmon/brands/"]}),
+            # The harness's workers take MinIO's keys from the environment (the harness is
+            # the administrator); tests of tenants' own keys use test_tenancy_s3.py's.
+            "S3_AMBIENT_IDENTITY": "true",
         } | {k.upper(): v for k, v in settings.items()}
         env = dict(os.environ) | platform_env
         env |= {f"BRANDMON_OPERATOR_{k}": v for k, v in operator_env.items()}

@@ -10,6 +10,8 @@ from brandmon_operator.settings import OperatorSettings
 from brandmon_workers.contract.settings import WorkerSettings
 
 pytestmark = pytest.mark.unit
+# Each namespace's own S3 key, in a Secret of this name.
+KEYED = OperatorSettings(s3_credentials_secret="s3-credentials")
 
 
 def monitor(*uris: str, namespace: str = "tenant-a", bucket: str | None = None) -> builders.Monitor:
@@ -25,14 +27,14 @@ def monitor(*uris: str, namespace: str = "tenant-a", bucket: str | None = None) 
 
 def test_a_monitor_inside_its_namespace_prefix_is_accepted() -> None:
     ok = monitor("s3://brandmon/tenant-a/acme/posts.jsonl")
-    assert tenancy.s3_refusal(ok, OperatorSettings()) is None
+    assert tenancy.s3_refusal(ok, KEYED) is None
 
 
 def test_another_tenants_recording_is_refused_naming_the_field() -> None:
     attack = monitor(
         "s3://brandmon/tenant-a/ok.jsonl", "s3://brandmon/tenant-b/acme/recordings/private.jsonl"
     )
-    refusal = tenancy.s3_refusal(attack, OperatorSettings())
+    refusal = tenancy.s3_refusal(attack, KEYED)
     assert refusal is not None
     assert (refusal.type, refusal.reason, refusal.ok, refusal.stalled) == (
         "S3Scoped", "S3UriOutsideNamespace", False, True,
@@ -63,7 +65,8 @@ def test_the_admin_allow_list_opens_prefixes_per_namespace() -> None:
         s3_allowed_prefixes={
             "*": ["s3://shared/recordings"],
             "tenant-a": ["s3://brandmon/tenant-b/public/"],
-        }
+        },
+        s3_ambient_identity=True,
     )
     assert settings.s3_read_prefixes("tenant-a") == [
         "s3://brandmon/tenant-b/public/", "s3://shared/recordings/",
@@ -83,10 +86,32 @@ def test_a_malformed_allow_list_entry_stops_the_operator_at_start() -> None:
 
 def test_the_home_follows_the_monitors_bucket() -> None:
     own = monitor("s3://mybucket/tenant-a/x.jsonl", bucket="mybucket")
-    assert tenancy.s3_refusal(own, OperatorSettings()) is None
+    assert tenancy.s3_refusal(own, KEYED) is None
     assert tenancy.s3_violations(
         monitor("s3://brandmon/tenant-a/x", bucket="mybucket"), OperatorSettings()
     )
+
+
+def test_workers_without_s3_keys_are_refused_unless_the_administrator_allows_ambient() -> None:
+    unkeyed = monitor("s3://brandmon/tenant-a/x.jsonl")
+    refusal = tenancy.s3_refusal(unkeyed, OperatorSettings())
+    assert refusal is not None
+    assert (refusal.type, refusal.reason, refusal.stalled) == (
+        "S3Scoped", "S3CredentialsNotConfigured", True,
+    )  # fmt: skip
+    assert "BRANDMON_OPERATOR_S3_CREDENTIALS_SECRET" in refusal.message
+    assert "BRANDMON_OPERATOR_S3_AMBIENT_IDENTITY" in refusal.message
+    assert tenancy.s3_refusal(unkeyed, OperatorSettings(s3_ambient_identity=True)) is None
+    # A monitor's own connection (a profile's, resolved into the spec) may carry the Secret.
+    own = api.BrandMonitorSpec.model_validate(
+        {"brand": "ACME", "sources": [{"name": "ig", "instagram": {"profiles": ["acme"]}}],
+         "connections": {"s3": {"bucket": "media", "credentialsSecretName": "k"}}}
+    )  # fmt: skip
+    keyed = builders.Monitor("tenant-a", "acme", "uid", 1, own)
+    assert tenancy.s3_refusal(keyed, OperatorSettings()) is None
+    env = {e["name"]: e for e in builders.build_deployment(keyed, KEYED, "archiver", "h")["spec"][
+        "template"]["spec"]["containers"][0]["env"]}  # fmt: skip
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "k"
 
 
 def test_workers_get_the_same_scope_from_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
