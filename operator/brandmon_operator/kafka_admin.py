@@ -41,7 +41,6 @@ from confluent_kafka.admin import (
     ScramCredentialInfo,
     ScramMechanism,
     TopicDescription,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -129,10 +128,6 @@ def _never(_error: KafkaError) -> bool:
 
 def _unknown_topic(error: KafkaError) -> bool:
     return error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-
-
-def _no_credential(error: KafkaError) -> bool:
-    return error.code() == KafkaError.RESOURCE_NOT_FOUND
 
 
 _SCRAM = {
@@ -431,23 +426,23 @@ class KafkaTopics:
         The credential is set again on every call: Kubernetes holds the password, and a
         Secret replaced by hand must win over what Kafka had.
         """
+        self._set_password(found, password)
         admin = self._client()
-        mechanism = _SCRAM[found.mechanism]
-        upsert = UserScramCredentialUpsertion(
-            found.user,
-            ScramCredentialInfo(mechanism, principals.SCRAM_ITERATIONS),
-            password.encode(),
-        )
-        credential = self._send(
-            "alter_user_scram_credentials", lambda: admin.alter_user_scram_credentials([upsert])
-        )
-        self._settle([_Batch("alter_user_scram_credentials", list(credential.items()), _never)])
         bindings = [_binding(found, grant) for grant in found.grants]
         acls = self._send("create_acls", lambda: admin.create_acls(bindings))
         self._settle([_Batch("create_acls", [(str(b), f) for b, f in acls.items()], _never)])
 
     def revoke(self, found: principals.Principal) -> None:
-        """Remove the principal's ACLs and credential; what is already gone counts as removed."""
+        """Take the principal's ACLs away and leave it a password nobody holds.
+
+        The credential is overwritten, not deleted: Kafka's ScramDelta.apply (4.3.1, 4.3.2
+        and 4.4.0) drops a mechanism's whole user map when a deletion empties it part-way
+        through applying a delta, so once a deletion is in the metadata log, a restarted
+        broker may load no SCRAM user at all and refuse every client, its administrator
+        too (seen on kind: DescribeUserScramCredentials on the broker answered nothing
+        while its controller held every user). A user whose password is unknown and who
+        has no ACL can do nothing; what is already gone counts as removed.
+        """
         admin = self._client()
         # None matches any name and host (librdkafka's filter; the stubs say str only).
         every = AclBindingFilter(
@@ -456,12 +451,19 @@ class KafkaTopics:
         )  # fmt: skip
         acls = self._send("delete_acls", lambda: admin.delete_acls([every]))
         self._settle([_Batch("delete_acls", [(str(b), f) for b, f in acls.items()], _never)])
-        delete = UserScramCredentialDeletion(found.user, _SCRAM[found.mechanism])
-        credential = self._send(
-            "alter_user_scram_credentials", lambda: admin.alter_user_scram_credentials([delete])
+        self._set_password(found, principals.new_password())
+
+    def _set_password(self, found: principals.Principal, password: str) -> None:
+        admin = self._client()
+        upsert = UserScramCredentialUpsertion(
+            found.user,
+            ScramCredentialInfo(_SCRAM[found.mechanism], principals.SCRAM_ITERATIONS),
+            password.encode(),
         )
-        batch = _Batch("alter_user_scram_credentials", list(credential.items()), _no_credential)
-        self._settle([batch])
+        credential = self._send(
+            "alter_user_scram_credentials", lambda: admin.alter_user_scram_credentials([upsert])
+        )
+        self._settle([_Batch("alter_user_scram_credentials", list(credential.items()), _never)])
 
     def close(self) -> None:
         """Release the client (librdkafka's threads and connections)."""
