@@ -40,10 +40,11 @@ OPERATOR = "app.kubernetes.io/component=operator"
 # line (the topic's end offsets are read first, so the read is complete, not a guess).
 _READ_SCRIPT = """
 import json, sys
+sys.path.insert(0, "/scripts")
 from confluent_kafka import Consumer, TopicPartition
+from kafka_admin import config
 bootstrap, topic = sys.argv[1:3]
-consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flow-reader",
-                     "enable.auto.commit": False})
+consumer = Consumer(config(bootstrap) | {"group.id": "flow-reader", "enable.auto.commit": False})
 parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
 ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
 consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])

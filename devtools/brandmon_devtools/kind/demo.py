@@ -57,6 +57,9 @@ MANIFESTS = repo_root() / "platform" / "kind" / "demo"
 DATASET = repo_root() / "examples" / "demo" / "northwind"
 MONITOR_MANIFEST = repo_root() / "examples" / "demo" / "northwind.yaml"
 KAFKA = f"kafka.{INFRA}.svc.cluster.local:9092"
+# The broker's SCRAM administrator (infra.yaml) and the Secret with its password.
+KAFKA_ADMIN = "brandmon-admin"
+KAFKA_ADMIN_SECRET = "kafka-admin"  # noqa: S105 - a Secret's name
 S3_IN_CLUSTER = f"http://minio.{INFRA}.svc.cluster.local:9000"
 WEBHOOK = f"http://webhook.{INFRA}.svc.cluster.local:8080"
 # Where the archiver writes (under the monitor's namespace: s3 scoping, docs/security).
@@ -69,11 +72,13 @@ S3_SECRET = "s3-credentials"  # noqa: S105 - a Secret's name
 # delete the topics under a prefix. Kafka is reached by its in-cluster name only.
 _TOPICS_SCRIPT = """
 import sys
+sys.path.insert(0, "/scripts")
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from kafka_admin import config
 command, bootstrap, prefix = sys.argv[1:4]
 if command == "sizes":
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "brandmon-demo-probe"})
+    consumer = Consumer(config(bootstrap) | {"group.id": "brandmon-demo-probe"})
     for topic in consumer.list_topics(timeout=10).topics:
         if topic.startswith(prefix):
             parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -82,7 +87,7 @@ if command == "sizes":
             print(topic, sum(ends))
     consumer.close()
 else:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(config(bootstrap))
     old = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
     for future in (admin.delete_topics(old, operation_timeout=30).values() if old else []):
         future.result()
@@ -123,7 +128,17 @@ def chart_values(image: str, *, resync_seconds: int = 10) -> dict[str, Any]:
     repository, tag = image.rsplit(":", 1)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "kafka": {"bootstrapServers": KAFKA},
+        # The broker takes only SASL/SCRAM from pods: the operator signs in as its
+        # administrator and gives each monitor a principal of its own.
+        "kafka": {
+            "bootstrapServers": KAFKA,
+            "sasl": {
+                "securityProtocol": "SASL_PLAINTEXT",
+                "saslMechanism": "SCRAM-SHA-512",
+                "username": KAFKA_ADMIN,
+                "passwordSecret": {"name": KAFKA_ADMIN_SECRET, "key": "password"},
+            },
+        },
         "s3": {
             "endpointUrl": S3_IN_CLUSTER,
             "bucket": BUCKET,
@@ -303,14 +318,29 @@ class Stack:
             self._secret(INFRA, "minio-root", current)
         return current
 
+    def kafka_admin_password(self) -> str:
+        """Return the Kafka administrator's password (its Secret's, random the first time).
+
+        The broker makes the user when it formats its log directory, and the chart's
+        operator signs in with the same password (Secret kafka-admin in brandmon-system).
+        """
+        current = self._read_secret(INFRA, KAFKA_ADMIN_SECRET)
+        if current is None:
+            # Hex: the broker's --add-scram syntax has no quoting for , or ].
+            current = {"password": secrets.token_hex(24)}
+            self._secret(INFRA, KAFKA_ADMIN_SECRET, current)
+        return current["password"]
+
     def install_infra(self) -> None:
         """Kafka, MinIO and the webhook receiver in brandmon-infra, each Available."""
         for namespace in (INFRA, SYSTEM, NAMESPACE):
             self._namespace(namespace)
         self.s3_credentials()
+        self.kafka_admin_password()
         scripts = self.kubectl(
             "create", "configmap", "demo-scripts", "-n", INFRA, "--dry-run=client", "-o", "yaml",
             f"--from-file={MANIFESTS / 'receiver.py'}",
+            f"--from-file={MANIFESTS / 'kafka_admin.py'}",
         )  # fmt: skip
         self.kubectl("apply", "-f", "-", input=scripts)
         self.kubectl("apply", "-f", "-", input=render_infra(self.images))
@@ -396,6 +426,7 @@ class Stack:
     def install_chart(self, values: dict[str, Any]) -> None:
         """`helm upgrade --install` the chart into brandmon-system and wait for it."""
         self.namespace_s3_credentials(NAMESPACE)
+        self._secret(SYSTEM, KAFKA_ADMIN_SECRET, {"password": self.kafka_admin_password()})
         path = self.kubeconfig.parent / "demo-values.yaml"
         path.write_text(yaml.safe_dump(values))
         chart = repo_root() / "charts" / "brandmon"
