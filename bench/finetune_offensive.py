@@ -24,7 +24,9 @@ fine-tuning needs the other:
         --analyzer FILE.npy [--epochs N] [--lr LR]
 
 The last line printed by `train` is JSON with the per-epoch val macro-F1 and ROC-AUC of
-the fine-tuned model and of its mean with the analyzer's head.
+the fine-tuned model and of its mean with the analyzer's head; `make bench-finetune`
+keeps it in `bench/results/finetune_offensive_{minilm,mpnet}.json` (`train` imports
+nothing of the project's, so it cannot use `bench.common.finish` in PyTorch's venv).
 """
 
 from __future__ import annotations
